@@ -37,6 +37,9 @@ struct host_capacity {
   std::string cpu_model;
   bytes memory{0};
   std::vector<numa_cell> numa;
+  // True when the source gave no NUMA topology and `numa` was derived by
+  // splitting CPUs and memory evenly over the reported node count.
+  bool numa_derived = false;
   friend bool operator==(const host_capacity&, const host_capacity&) = default;
 };
 
@@ -86,6 +89,16 @@ struct interface_counters {
   knob<nanoseconds> throttled_time;
 };
 
+// resctrl monitoring of one L3 domain (mon_data/mon_L3_XX,
+// Documentation/arch/x86/resctrl.rst). A value the kernel reports as
+// "Unavailable" is left unset.
+struct cache_monitor_sample {
+  std::uint32_t domain_id = 0;
+  knob<bytes> llc_occupancy;  // a gauge: bytes of L3 held now
+  knob<bytes> mbm_total;      // cumulative bytes of memory traffic
+  knob<bytes> mbm_local;      // cumulative bytes to the local NUMA node
+};
+
 struct usage_sample {
   mono_time read_at{};  // monotonic time of the read
   wall_time wall{};     // wall-clock time of the read, for calendar buckets
@@ -99,6 +112,7 @@ struct usage_sample {
   knob<std::uint64_t> memory_oom_events;  // memory.events oom / oom_kill
   std::vector<disk_counters> disks;
   std::vector<interface_counters> interfaces;
+  std::vector<cache_monitor_sample> cache_monitors;  // resctrl only
 };
 
 // One instance as read: identity, the spec as enforced now, its counters.
@@ -125,6 +139,9 @@ struct host_reading {
   std::string source;
   std::vector<instance_reading> instances;
   std::vector<instance_failure> failures;
+  // Set when the source itself failed part-way (a lost connection): what was
+  // read before is still in `instances`.
+  std::optional<error> source_error;
 };
 
 }  // namespace bulkhead

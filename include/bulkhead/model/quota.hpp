@@ -133,6 +133,9 @@ struct llc_spec {
   cache_ways ways{0};      // how many ways; masks derived when allocations is empty
   bool exclusive = false;  // LSE: ways nobody else may use
   std::vector<cache_allocation> allocations;  // explicit per-cache masks (read back)
+  // With code/data prioritisation (CDP) on, `allocations` are the data masks
+  // (L3DATA) and these the code masks (L3CODE). Empty: same as `allocations`.
+  std::vector<cache_allocation> code_allocations;
   friend bool operator==(const llc_spec&, const llc_spec&) = default;
 };
 struct bandwidth_allocation {
@@ -146,6 +149,21 @@ struct memory_bandwidth_spec {
   friend bool operator==(const memory_bandwidth_spec&, const memory_bandwidth_spec&) = default;
 };
 
+// libvirt <cputune><cachetune vcpus=...><cache id level type size unit/>:
+// a cache allocation by size for a set of vCPUs (formatdomain, "CPU Tuning").
+struct cache_tune_entry {
+  std::uint32_t cache_id = 0;
+  std::uint32_t level = 3;
+  std::string type;  // both, code, data
+  bytes size{0};
+  friend bool operator==(const cache_tune_entry&, const cache_tune_entry&) = default;
+};
+struct cache_tune {
+  cpuset vcpus;
+  std::vector<cache_tune_entry> caches;
+  friend bool operator==(const cache_tune&, const cache_tune&) = default;
+};
+
 struct quota_spec {
   cpu_spec cpu;
   memory_spec memory;
@@ -154,6 +172,7 @@ struct quota_spec {
   std::vector<interface_spec> interfaces;
   knob<llc_spec> llc;
   knob<memory_bandwidth_spec> memory_bandwidth;
+  knob<std::vector<cache_tune>> cache_tunes;  // libvirt cachetune, read only
   friend bool operator==(const quota_spec&, const quota_spec&) = default;
 
   [[nodiscard]] const disk_spec* disk(std::string_view target) const noexcept {
@@ -319,6 +338,9 @@ inline bool valid_mac(std::string_view m) {
       return bad(errc::out_of_range, "llc.ways: 0; give a number of ways or explicit masks");
     for (const auto& a : s.llc->allocations)
       if (a.mask == 0) return bad(errc::invalid_argument, "llc.allocations[cache " + std::to_string(a.cache_id) + "]: empty mask");
+    for (const auto& a : s.llc->code_allocations)
+      if (a.mask == 0)
+        return bad(errc::invalid_argument, "llc.code_allocations[cache " + std::to_string(a.cache_id) + "]: empty mask");
   }
   if (s.memory_bandwidth && !s.memory_bandwidth->mbps)
     for (const auto& a : s.memory_bandwidth->allocations)

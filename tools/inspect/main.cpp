@@ -1,0 +1,245 @@
+// bulkhead-inspect: a read-only view of a host's instances, their isolation,
+// their quotas and their usage. Data to stdout, diagnostics to stderr.
+// Exit codes: 0 every source read; 1 a source failed (the rest still
+// printed); 2 bad usage.
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bulkhead/backend/libvirt.hpp"
+#include "bulkhead/export/json.hpp"
+#include "format.hpp"
+
+#ifndef BULKHEAD_VERSION
+#define BULKHEAD_VERSION "unknown"
+#endif
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+using namespace bulkhead;
+using nlohmann::json;
+
+namespace {
+
+constexpr int exit_ok = 0, exit_source_failed = 1, exit_usage = 2;
+
+struct source_view {
+  std::string kind;
+  std::string uri;
+  std::optional<error> err;
+  std::optional<host_capacity> host;
+  std::vector<instance_reading> instances;
+  std::vector<instance_failure> failures;
+};
+
+// The demo host's files: next to the source tree for a build-tree binary,
+// under the installed data directory otherwise; BULKHEAD_DEMO_DIR overrides.
+fs::path demo_dir() {
+  if (const char* env = std::getenv("BULKHEAD_DEMO_DIR"); env && *env) return env;
+  std::error_code ec;
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
+  const fs::path build_root = BULKHEAD_BUILD_ROOT;
+  if (!ec) {
+    const auto rel = exe.lexically_relative(build_root);
+    if (!rel.empty() && *rel.begin() != "..") return fs::path(BULKHEAD_SOURCE_DEMO_DIR);
+  }
+  return fs::path(BULKHEAD_INSTALLED_DEMO_DIR);
+}
+
+source_view read_libvirt(const std::string& uri) {
+  source_view v;
+  v.kind = "libvirt";
+  v.uri = uri;
+  // libvirt's test driver reads a node file; say plainly when it is missing
+  // rather than let libvirt's XML loader complain.
+  if (uri.rfind("test:///", 0) == 0 && uri != "test:///default") {
+    const std::string path = uri.substr(7);
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) {
+      v.err = error(errc::not_found, "test driver node file " + detail::quote(path) + " does not exist or is not a file");
+      return v;
+    }
+  }
+  auto b = libvirt_backend::connect({uri, true});
+  if (!b) {
+    v.err = std::move(b.error());
+    return v;
+  }
+  v.uri = (*b)->source();
+  auto cap = (*b)->capacity();
+  if (!cap) {
+    v.err = std::move(cap.error());
+    return v;
+  }
+  v.host = std::move(*cap);
+  auto all = (*b)->read_all();
+  if (!all) {
+    v.err = std::move(all.error());
+    return v;
+  }
+  v.instances = std::move(all->instances);
+  v.failures = std::move(all->failures);
+  if (all->source_error) v.err = std::move(all->source_error);
+  std::sort(v.instances.begin(), v.instances.end(), [](const instance_reading& a, const instance_reading& b) {
+    return std::tie(a.info.name, a.info.id.id) < std::tie(b.info.name, b.info.id.id);
+  });
+  return v;
+}
+
+json to_json(const std::vector<source_view>& sources) {
+  json doc;
+  doc["bulkhead_version"] = BULKHEAD_VERSION;
+  doc["read_at_unix_ns"] = std::chrono::time_point_cast<nanoseconds>(wall_clock::now()).time_since_epoch().count();
+  doc["host"] = nullptr;
+  json hosts = json::array(), srcs = json::array(), insts = json::array(), fails = json::array();
+  for (const auto& s : sources) {
+    srcs.push_back({{"kind", s.kind},
+                    {"uri", s.uri},
+                    {"ok", !s.err.has_value()},
+                    {"error", s.err ? json(s.err->describe()) : json(nullptr)},
+                    {"error_code", s.err ? json(std::string(to_string(s.err->code()))) : json(nullptr)}});
+    if (s.host) {
+      auto h = json_export::host(*s.host);
+      if (doc["host"].is_null()) doc["host"] = h;
+      h["source"] = s.uri;
+      hosts.push_back(std::move(h));
+    }
+    for (const auto& i : s.instances) insts.push_back(json_export::instance(i));
+    for (const auto& f : s.failures) {
+      auto j = json_export::failure(f);
+      j["source"] = s.uri;
+      fails.push_back(std::move(j));
+    }
+  }
+  doc["hosts"] = std::move(hosts);
+  doc["sources"] = std::move(srcs);
+  doc["instances"] = std::move(insts);
+  doc["failures"] = std::move(fails);
+  return doc;
+}
+
+std::string state_text(instance_state s) {
+  return s == instance_state::pmsuspended ? "suspend" : std::string(to_string(s));
+}
+
+void print_table(const std::vector<source_view>& sources) {
+  using inspect::fit;
+  for (const auto& s : sources) {
+    if (!s.host && s.err) continue;
+    std::size_t running = 0;
+    for (const auto& i : s.instances) running += i.info.state == instance_state::running;
+    if (s.host) {
+      std::printf("%s: %u CPUs, %zu NUMA node%s, %s memory; %zu instances, %zu running\n",
+                  inspect::printable(s.uri).c_str(), s.host->cpus, s.host->numa.size(),
+                  s.host->numa.size() == 1 ? "" : "s", inspect::human_bytes(s.host->memory.count()).c_str(),
+                  s.instances.size(), running);
+    }
+    std::printf("%s %s %s %s %s %s %s %s %s\n", fit("NAME", 14).c_str(), fit("TENANT", 8).c_str(),
+                fit("CLASS", 6).c_str(), fit("ISOLATION", 10).c_str(), fit("STATE", 7).c_str(),
+                fit("VCPU", 4, true).c_str(), fit("CPU CAP", 7, true).c_str(), fit("MEM LIM", 7, true).c_str(),
+                fit("CPU TIME", 8, true).c_str());
+    for (const auto& r : s.instances) {
+      const auto& i = r.info;
+      const auto& q = r.enforced;
+      std::string vcpu = "-";
+      if (q.cpu.vcpus) {
+        vcpu = std::to_string(*q.cpu.vcpus);
+        if (q.cpu.max_vcpus && *q.cpu.max_vcpus != *q.cpu.vcpus) vcpu += "/" + std::to_string(*q.cpu.max_vcpus);
+      }
+      std::string cap = "-";
+      if (auto c = vm_cpu_cap(q.cpu)) cap = c->is_bounded() ? inspect::cores_percent(c->value().count()) : "none";
+      std::string mem = "-";
+      if (q.memory.hard_limit)
+        mem = q.memory.hard_limit->is_bounded() ? inspect::human_bytes(q.memory.hard_limit->value().count()) : "none";
+      const std::string cpu = r.usage.cpu_time ? inspect::cpu_time(static_cast<std::uint64_t>(r.usage.cpu_time->count())) : "-";
+      std::printf("%s %s %s %s %s %s %s %s %s\n", inspect::fit_middle(i.name, 14).c_str(),
+                  inspect::fit_middle(i.tenant.value_or("-"), 8).c_str(),
+                  fit(i.qos ? std::string(to_string(*i.qos)) : "-", 6).c_str(),
+                  fit(std::string(to_string(i.isolation)), 10).c_str(), fit(state_text(i.state), 7).c_str(),
+                  fit(vcpu, 4, true).c_str(), fit(cap, 7, true).c_str(), fit(mem, 7, true).c_str(),
+                  fit(cpu, 8, true).c_str());
+    }
+    for (const auto& f : s.failures)
+      std::printf("! %s: %s\n", inspect::printable(f.name).c_str(), inspect::printable(f.why.describe()).c_str());
+    std::printf("\n");
+  }
+  std::printf("CPU CAP: CFS quota over all vCPUs, %% of one CPU. MEM LIM: memtune hard limit.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description opts("Options");
+  opts.add_options()
+      ("uri", po::value<std::vector<std::string>>()->composing(),
+       "libvirt URI to read, e.g. qemu:///system; repeatable (default: libvirt's default URI, "
+       "as virsh finds it: LIBVIRT_DEFAULT_URI, then the local daemon)")
+      ("demo", "inspect the bundled demo host (libvirt's test driver with a node file)")
+      ("json", "print one JSON document (fields: docs/inspect-json.md)")
+      ("help,h", "print this help and exit")
+      ("version", "print the version and exit");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::fprintf(stderr, "bulkhead-inspect: %s\nTry 'bulkhead-inspect --help'.\n", e.what());
+    return exit_usage;
+  }
+  if (vm.count("help")) {
+    std::cout << "Usage: bulkhead-inspect [--uri URI ...] [--demo] [--json]\n"
+                 "Read-only view of a host's instances, their isolation, quotas and usage.\n\n"
+              << opts
+              << "\nExit status: 0 every source was read; 1 a source failed (the others are still\n"
+                 "printed, the failure is on stderr and in the JSON 'sources'); 2 bad usage.\n";
+    return exit_ok;
+  }
+  if (vm.count("version")) {
+    std::printf("bulkhead-inspect %s\n", BULKHEAD_VERSION);
+    return exit_ok;
+  }
+  std::vector<std::string> uris;
+  if (vm.count("uri")) uris = vm["uri"].as<std::vector<std::string>>();
+  const bool demo = vm.count("demo") > 0;
+  if (demo) {
+    const auto node = demo_dir() / "node.xml";
+    uris.push_back("test://" + fs::absolute(node).string());
+  }
+  const bool default_uri = uris.empty();
+  if (default_uri) uris.push_back("");
+
+  std::vector<source_view> sources;
+  for (const auto& u : uris) sources.push_back(read_libvirt(u));
+
+  int rc = exit_ok;
+  for (const auto& s : sources) {
+    if (!s.err) continue;
+    rc = exit_source_failed;
+    if (default_uri && !s.host) {
+      const char* env = std::getenv("LIBVIRT_DEFAULT_URI");
+      std::fprintf(stderr,
+                   "bulkhead-inspect: no libvirt answered at the default URI%s: %s\n"
+                   "  Point it at a host with --uri URI (for example --uri qemu:///system),\n"
+                   "  or run 'bulkhead-inspect --demo' to inspect the bundled demo host.\n",
+                   env && *env ? (std::string(" (LIBVIRT_DEFAULT_URI=") + env + ")").c_str() : "",
+                   s.err->describe().c_str());
+    } else {
+      std::fprintf(stderr, "bulkhead-inspect: %s source %s: %s\n", s.kind.c_str(),
+                   detail::quote(s.uri.empty() ? "(default)" : s.uri).c_str(), s.err->describe().c_str());
+    }
+  }
+  if (vm.count("json")) {
+    std::cout << to_json(sources).dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+  } else {
+    print_table(sources);
+  }
+  std::cout.flush();
+  return rc;
+}
