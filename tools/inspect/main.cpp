@@ -136,8 +136,11 @@ void print_table(const std::vector<source_view>& sources) {
     std::size_t running = 0;
     for (const auto& i : s.instances) running += i.info.state == instance_state::running;
     if (s.host) {
-      std::printf("%s: %u CPUs, %zu NUMA node%s, %s memory; %zu instances, %zu running\n",
-                  inspect::printable(s.uri).c_str(), s.host->cpus, s.host->numa.size(),
+      const std::string label = s.kind + " ";
+      std::string where = inspect::fit_middle(s.uri, 79 - label.size());
+      while (!where.empty() && where.back() == ' ') where.pop_back();
+      std::printf("%s%s\n", label.c_str(), where.c_str());
+      std::printf("%u CPUs, %zu NUMA node%s, %s memory; %zu instances, %zu running\n", s.host->cpus, s.host->numa.size(),
                   s.host->numa.size() == 1 ? "" : "s", inspect::human_bytes(s.host->memory.count()).c_str(),
                   s.instances.size(), running);
     }

@@ -269,8 +269,8 @@ inline bool valid_mac(std::string_view m) {
   if (m.current && m.max && *m.current > *m.max)
     return bad(errc::out_of_range, "memory.current: " + std::to_string(m.current->count()) +
                                        " bytes exceeds memory.max " + std::to_string(m.max->count()));
-  if (m.hard_limit && m.soft_limit && m.hard_limit->is_bounded() &&
-      (m.soft_limit->is_unlimited() || m.soft_limit->value() > m.hard_limit->value()))
+  if (m.hard_limit && m.soft_limit && m.hard_limit->is_bounded() && m.soft_limit->is_bounded() &&
+      m.soft_limit->value() > m.hard_limit->value())
     return bad(errc::out_of_range, "memory.soft_limit: above memory.hard_limit " +
                                        std::to_string(m.hard_limit->value().count()) + " bytes");
   if (m.hard_limit && m.swap_hard_limit && m.hard_limit->is_bounded() && m.swap_hard_limit->is_bounded() &&
