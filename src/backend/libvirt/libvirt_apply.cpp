@@ -38,6 +38,9 @@ struct knob_op {
   std::function<std::optional<std::string>(const quota_spec&)> get;
   // Sets the knob to the desired value with these AFFECT flags.
   std::function<result<void>(virDomainPtr, unsigned)> set;
+  // For knobs libvirt sets together (a disk's iotune): the members reported
+  // one by one as changed or failed.
+  std::vector<std::pair<std::string, std::function<std::optional<std::string>(const quota_spec&)>>> parts{};
 };
 
 struct typed_params {
@@ -272,29 +275,44 @@ std::vector<knob_op> build_ops(virConnectPtr conn, const quota_spec& want, const
                    }});
   }
   for (const auto& d : want.disks) {
+    // One call per disk with every group it touches, fully specified
+    // (desired members where set, current ones otherwise): libvirt resets the
+    // unset members of a group it is given (qemuDomainSetBlockIoTune), and
+    // checks each rate against its _max in the same call.
     const std::string disk = d.target;
     const disk_spec* cur = current.disk(disk);
-    for (int g = 0; g < iotune_groups; ++g)
+    knob_op op;
+    op.name = "disks[" + quote(disk) + "].iotune";
+    std::vector<std::pair<const char*, std::uint64_t>> params;
+    for (int g = 0; g < iotune_groups; ++g) {
+      bool touched = false;
+      for (const auto& mem : iotune_table[g]) touched = touched || member_text(&d, mem).has_value();
+      if (!touched) continue;
       for (const auto& mem : iotune_table[g]) {
+        params.emplace_back(mem.param, member_text(&d, mem) ? member_value(&d, mem) : member_value(cur, mem));
         if (!member_text(&d, mem)) continue;
-        const std::string name = "disks[" + quote(disk) + "]." + mem.param;
-        // The whole group is sent: desired members where set, current ones
-        // otherwise, so setting one member never clears its siblings.
-        std::vector<std::pair<const char*, std::uint64_t>> group;
-        for (const auto& sib : iotune_table[g])
-          group.emplace_back(sib.param, member_text(&d, sib) ? member_value(&d, sib) : member_value(cur, sib));
-        ops.push_back({name,
-                       [disk, mem](const quota_spec& s) -> std::optional<std::string> {
-                         const auto* x = s.disk(disk);
-                         if (!x) return std::string("(no such disk)");
-                         return member_text(x, mem);
-                       },
-                       [conn, name, disk, group](virDomainPtr dom, unsigned f) -> result<void> {
-                         typed_params tp;
-                         for (const auto& [p, v] : group) tp.ull(p, v);
-                         return check(conn, virDomainSetBlockIoTune(dom, disk.c_str(), tp.p, tp.n, f), name);
-                       }});
+        op.parts.emplace_back("disks[" + quote(disk) + "]." + mem.param,
+                              [disk, mem](const quota_spec& s) -> std::optional<std::string> {
+                                const auto* x = s.disk(disk);
+                                if (!x) return std::string("(no such disk)");
+                                return member_text(x, mem);
+                              });
       }
+    }
+    if (params.empty()) continue;
+    const auto parts = op.parts;
+    op.get = [parts](const quota_spec& s) -> std::optional<std::string> {
+      std::string all;
+      for (const auto& [n, g] : parts) all += n + "=" + g(s).value_or("(unset)") + ";";
+      return all;
+    };
+    const std::string name = op.name;
+    op.set = [conn, name, disk, params](virDomainPtr dom, unsigned f) -> result<void> {
+      typed_params tp;
+      for (const auto& [p, v] : params) tp.ull(p, v);
+      return check(conn, virDomainSetBlockIoTune(dom, disk.c_str(), tp.p, tp.n, f), name);
+    };
+    ops.push_back(std::move(op));
   }
   for (const auto& i : want.interfaces) {
     const std::string mac = i.mac;
@@ -413,35 +431,65 @@ result<apply_report> libvirt_backend::apply(const instance_info& instance, const
     std::string after;
   };
   std::vector<done> applied;
+  // Live and saved config are set by separate calls: some drivers refuse
+  // VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG together.
+  const auto set_scope = [&](const knob_op& op, unsigned scope) -> result<void> {
+    auto r = op.set(dom.get(), scope);
+    // Some drivers accept only VIR_DOMAIN_AFFECT_CURRENT (flags 0) for some
+    // calls; virCheckFlags reports "unsupported flags (0x..) in function ..."
+    // (libvirt src/internal.h). For the scope that is current (live when
+    // running, config when not) that is the same request.
+    const unsigned current_scope = running ? VIR_DOMAIN_AFFECT_LIVE : VIR_DOMAIN_AFFECT_CONFIG;
+    if (!r && scope == current_scope && r.error().message().find("unsupported flags") != std::string::npos)
+      r = op.set(dom.get(), VIR_DOMAIN_AFFECT_CURRENT);
+    return r;
+  };
+  // One entry per knob, or per member for knobs set together.
+  const auto record_change = [&](const knob_op& op, const std::optional<quota_spec>& before_spec) {
+    if (op.parts.empty()) {
+      report.changed.push_back({op.name, before_spec ? op.get(*before_spec).value_or("(unset)") : "(unset)", *op.get(spec)});
+      return;
+    }
+    for (const auto& [n, g] : op.parts) {
+      const auto b = before_spec ? g(*before_spec) : std::nullopt;
+      const auto a = g(spec);
+      if (b != a) report.changed.push_back({n, b.value_or("(unset)"), a.value_or("(unset)")});
+    }
+  };
+  const auto record_failure = [&](const knob_op& op, const error& e) {
+    if (op.parts.empty()) {
+      report.failed.push_back({op.name, e});
+      return;
+    }
+    for (const auto& [n, g] : op.parts) report.failed.push_back({n, e});
+  };
   for (const auto& op : ops) {
     const auto want = op.get(spec);
     if (!want) continue;
-    unsigned flags = 0;
-    std::string before;
-    if (live_spec) {
-      const auto have = op.get(*live_spec);
-      if (have != want) {
-        flags |= VIR_DOMAIN_AFFECT_LIVE;
-        before = have.value_or("(unset)");
+    const bool need_live = live_spec && op.get(*live_spec) != want;
+    const bool need_cfg = cfg_spec && persistent && op.get(*cfg_spec) != want;
+    if (!need_live && !need_cfg) continue;  // already as wanted
+    unsigned done_flags = 0;
+    if (need_live) {
+      if (auto r = set_scope(op, VIR_DOMAIN_AFFECT_LIVE)) {
+        done_flags |= VIR_DOMAIN_AFFECT_LIVE;
+        record_change(op, live_spec);
+      } else {
+        p_->note(r.error());
+        record_failure(op, std::move(r.error()).in("live"));
       }
     }
-    if (cfg_spec && persistent) {
-      const auto have = op.get(*cfg_spec);
-      if (have != want) {
-        flags |= VIR_DOMAIN_AFFECT_CONFIG;
-        if (before.empty()) before = have.value_or("(unset)");
+    if (need_cfg && p_->conn) {
+      if (auto r = set_scope(op, VIR_DOMAIN_AFFECT_CONFIG)) {
+        done_flags |= VIR_DOMAIN_AFFECT_CONFIG;
+        if (!need_live) record_change(op, cfg_spec);
+      } else {
+        p_->note(r.error());
+        record_failure(op, std::move(r.error()).in("saved config"));
       }
     }
-    if (flags == 0) continue;  // already as wanted
-    auto r = op.set(dom.get(), flags);
-    if (!r) {
-      p_->note(r.error());
-      report.failed.push_back({op.name, std::move(r.error())});
-      if (!p_->conn) break;
-      continue;
-    }
-    report.changed.push_back({op.name, before, *want});
-    applied.push_back({&op, flags, *want});
+    if (done_flags) applied.push_back({&op, done_flags, *want});
+    if (!p_->conn) break;
   }
 
   // Read back: a change that did not take is a failure, not a success.
@@ -464,10 +512,15 @@ result<apply_report> libvirt_backend::apply(const instance_info& instance, const
         where = "saved config";
       }
       if (where.empty()) continue;
-      std::erase_if(report.changed, [&](const knob_change& ch) { return ch.knob == a.op->name; });
-      report.failed.push_back({a.op->name, error(errc::io_error, a.op->name + ": set to " + a.after + " but the " +
-                                                                     where + " definition reads back " +
-                                                                     got.value_or("(unset)"))});
+      const error e(errc::io_error, a.op->name + ": set to " + a.after + " but the " + where +
+                                        " definition reads back " + got.value_or("(unset)"));
+      std::erase_if(report.changed, [&](const knob_change& ch) {
+        if (ch.knob == a.op->name) return true;
+        for (const auto& p : a.op->parts)
+          if (p.first == ch.knob) return true;
+        return false;
+      });
+      record_failure(*a.op, e);
     }
   }
   return report;
