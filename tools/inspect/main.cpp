@@ -15,6 +15,7 @@
 
 #include "bulkhead/backend/libvirt.hpp"
 #include "bulkhead/export/json.hpp"
+#include "bulkhead/export/metrics.hpp"
 #include "format.hpp"
 
 #ifndef BULKHEAD_VERSION
@@ -185,7 +186,10 @@ int main(int argc, char** argv) {
        "libvirt URI to read, e.g. qemu:///system; repeatable (default: libvirt's default URI, "
        "as virsh finds it: LIBVIRT_DEFAULT_URI, then the local daemon)")
       ("demo", "inspect the bundled demo host (libvirt's test driver with a node file)")
-      ("json", "print one JSON document (fields: docs/inspect-json.md)")
+      ("json", "print one JSON document (fields: docs/inspect-json.md); same as --format json")
+      ("format", po::value<std::string>()->value_name("FORMAT")->default_value("table"),
+       "table (for people), json (docs/inspect-json.md), openmetrics (OpenMetrics 1.0 text), "
+       "prometheus (text format 0.0.4, for node_exporter's textfile collector); metric names: docs/metrics.md")
       ("help,h", "print this help and exit")
       ("version", "print the version and exit");
   po::variables_map vm;
@@ -197,7 +201,7 @@ int main(int argc, char** argv) {
     return exit_usage;
   }
   if (vm.count("help")) {
-    std::cout << "Usage: bulkhead-inspect [--uri URI ...] [--demo] [--json]\n"
+    std::cout << "Usage: bulkhead-inspect [--uri URI ...] [--demo] [--format table|json|openmetrics|prometheus]\n"
                  "Read-only view of a host's instances, their isolation, quotas and usage.\n\n"
               << opts
               << "\nExit status: 0 every source was read; 1 a source failed (the others are still\n"
@@ -207,6 +211,21 @@ int main(int argc, char** argv) {
   if (vm.count("version")) {
     std::printf("bulkhead-inspect %s\n", BULKHEAD_VERSION);
     return exit_ok;
+  }
+  std::string format = vm["format"].as<std::string>();
+  if (vm.count("json")) {
+    if (!vm["format"].defaulted() && format != "json") {
+      std::fprintf(stderr, "bulkhead-inspect: --json and --format %s contradict each other\n", format.c_str());
+      return exit_usage;
+    }
+    format = "json";
+  }
+  if (format != "table" && format != "json" && format != "openmetrics" && format != "prometheus") {
+    std::fprintf(stderr,
+                 "bulkhead-inspect: --format %s: not one of table, json, openmetrics, prometheus\n"
+                 "Try 'bulkhead-inspect --help'.\n",
+                 format.c_str());
+    return exit_usage;
   }
   std::vector<std::string> uris;
   if (vm.count("uri")) uris = vm["uri"].as<std::vector<std::string>>();
@@ -238,8 +257,14 @@ int main(int argc, char** argv) {
                    detail::quote(s.uri.empty() ? "(default)" : s.uri).c_str(), s.err->describe().c_str());
     }
   }
-  if (vm.count("json")) {
+  if (format == "json") {
     std::cout << to_json(sources).dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+  } else if (format == "openmetrics" || format == "prometheus") {
+    std::vector<metrics_export::source> ms;
+    for (const auto& s : sources)
+      ms.push_back({s.kind, s.uri, !s.err.has_value(), s.host ? &*s.host : nullptr, s.instances});
+    std::cout << metrics_export::render(ms, format == "openmetrics" ? metrics_export::format::openmetrics
+                                                                    : metrics_export::format::prometheus);
   } else {
     print_table(sources);
   }
