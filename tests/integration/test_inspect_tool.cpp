@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
+#include <poll.h>
+
+#include <chrono>
 #include <sstream>
 
 #include "run_process.hpp"
@@ -190,4 +193,134 @@ TEST_CASE("usage: --help, --version, bad options") {
   CHECK(b.err.find("--help") != std::string::npos);
   auto m = run({"--uri"});
   CHECK(m.exit_code == 2);
+}
+
+// --- --watch ---------------------------------------------------------------
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+namespace {
+
+struct pty_run {
+  pid_t pid = -1;
+  int master = -1;
+  std::string out;
+
+  explicit pty_run(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    winsize ws{};
+    ws.ws_row = 24;
+    ws.ws_col = 80;
+    pid = ::forkpty(&master, nullptr, nullptr, &ws);
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+      args.insert(args.begin(), tool());
+      std::vector<char*> a;
+      for (auto& s : args) a.push_back(s.data());
+      a.push_back(nullptr);
+      ::execv(a[0], a.data());
+      ::_exit(127);
+    }
+  }
+  // Reads what the child printed for up to `ms`, or until `until` appears.
+  bool read_until(const std::string& until, int ms) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < end) {
+      if (!until.empty() && out.find(until) != std::string::npos) return true;
+      pollfd p{master, POLLIN, 0};
+      if (::poll(&p, 1, 50) > 0) {
+        char buf[4096];
+        const ssize_t n = ::read(master, buf, sizeof buf);
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+    return !until.empty() && out.find(until) != std::string::npos;
+  }
+  int wait_exit() {
+    read_until("", 300);
+    int st = 0;
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+      read_until("", 50);
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &st, 0);
+    return -2;
+  }
+  bool terminal_restored() const {
+    termios t{};
+    if (::tcgetattr(master, &t) != 0) return false;
+    return (t.c_lflag & ICANON) && (t.c_lflag & ECHO);
+  }
+  ~pty_run() {
+    if (master >= 0) ::close(master);
+  }
+};
+
+std::string strip_escapes(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '[') {
+      i += 2;
+      while (i < s.size() && !(s[i] >= '@' && s[i] <= '~')) ++i;
+      if (i < s.size() && s[i] == 'H') out += '\n';  // cursor home: a new frame starts at the top
+      continue;
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("--watch without a terminal prints plain periodic tables with rates") {
+  auto r = run({"--demo", "--watch", "--interval", "0.2", "--count", "3"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find('\x1b') == std::string::npos);
+  std::size_t frames = 0;
+  for (std::size_t p = 0; (p = r.out.find("NAME ", p)) != std::string::npos; ++p) ++frames;
+  CHECK(frames == 3);
+  // From the second refresh on, running instances have rates from the meter.
+  const auto second = r.out.find("NAME ", r.out.find("NAME ") + 1);
+  CHECK(r.out.find("payments-db", second) != std::string::npos);
+  CHECK(r.out.find("/s", second) == std::string::npos);  // rates are plain sizes per second
+  auto bad = run({"--demo", "--watch", "--interval", "0.05"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("0.2") != std::string::npos);
+  CHECK(run({"--demo", "--watch", "--interval", "abc"}).exit_code == 2);
+  CHECK(run({"--demo", "--watch", "--json"}).exit_code == 2);
+}
+
+TEST_CASE("--watch on a terminal: refreshes in place, keys sort, q leaves the terminal as it was") {
+  pty_run p({"--demo", "--watch", "--interval", "0.2"});
+  REQUIRE(p.read_until("payments-db", 15000));
+  CHECK(p.out.find("\x1b[?1049h") != std::string::npos);  // alternate screen
+  CHECK(p.out.find("\x1b[7m") != std::string::npos);      // inverse header (colour allowed)
+  REQUIRE(::write(p.master, "n", 1) == 1);
+  CHECK(p.read_until("sort: name", 5000));
+  REQUIRE(::write(p.master, "q", 1) == 1);
+  CHECK(p.wait_exit() == 0);
+  CHECK(p.out.rfind("\x1b[?1049l") != std::string::npos);  // back to the normal screen
+  CHECK(p.terminal_restored());
+  // Every line of every frame fits 80 columns.
+  const auto plain = strip_escapes(p.out);
+  std::istringstream in(plain);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    CHECK(display_columns(line) <= 80);
+  }
+}
+
+TEST_CASE("--watch: Ctrl-C restores the terminal; NO_COLOR turns colour off") {
+  pty_run p({"--demo", "--watch", "--interval", "0.2"}, {"NO_COLOR=1"});
+  REQUIRE(p.read_until("payments-db", 15000));
+  CHECK(p.out.find("\x1b[7m") == std::string::npos);
+  ::kill(p.pid, SIGINT);
+  CHECK(p.wait_exit() == 0);
+  CHECK(p.out.rfind("\x1b[?1049l") != std::string::npos);
+  CHECK(p.terminal_restored());
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <expected>
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +18,8 @@
 #include "bulkhead/export/json.hpp"
 #include "bulkhead/export/metrics.hpp"
 #include "format.hpp"
+#include "sources.hpp"
+#include "watch.hpp"
 
 #ifndef BULKHEAD_VERSION
 #define BULKHEAD_VERSION "unknown"
@@ -26,19 +29,11 @@ namespace po = boost::program_options;
 namespace fs = std::filesystem;
 using namespace bulkhead;
 using nlohmann::json;
+using inspect::source_view;
 
 namespace {
 
 constexpr int exit_ok = 0, exit_source_failed = 1, exit_usage = 2;
-
-struct source_view {
-  std::string kind;
-  std::string uri;
-  std::optional<error> err;
-  std::optional<host_capacity> host;
-  std::vector<instance_reading> instances;
-  std::vector<instance_failure> failures;
-};
 
 // The demo host's files: next to the source tree for a build-tree binary,
 // under the installed data directory otherwise; BULKHEAD_DEMO_DIR overrides.
@@ -54,44 +49,19 @@ fs::path demo_dir() {
   return fs::path(BULKHEAD_INSTALLED_DEMO_DIR);
 }
 
-source_view read_libvirt(const std::string& uri) {
-  source_view v;
-  v.kind = "libvirt";
-  v.uri = uri;
-  // libvirt's test driver reads a node file; say plainly when it is missing
-  // rather than let libvirt's XML loader complain.
-  if (uri.rfind("test:///", 0) == 0 && uri != "test:///default") {
-    const std::string path = uri.substr(7);
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) {
-      v.err = error(errc::not_found, "test driver node file " + detail::quote(path) + " does not exist or is not a file");
-      return v;
-    }
-  }
-  auto b = libvirt_backend::connect({uri, true});
-  if (!b) {
-    v.err = std::move(b.error());
-    return v;
-  }
-  v.uri = (*b)->source();
-  auto cap = (*b)->capacity();
-  if (!cap) {
-    v.err = std::move(cap.error());
-    return v;
-  }
-  v.host = std::move(*cap);
-  auto all = (*b)->read_all();
-  if (!all) {
-    v.err = std::move(all.error());
-    return v;
-  }
-  v.instances = std::move(all->instances);
-  v.failures = std::move(all->failures);
-  if (all->source_error) v.err = std::move(all->source_error);
-  std::sort(v.instances.begin(), v.instances.end(), [](const instance_reading& a, const instance_reading& b) {
-    return std::tie(a.info.name, a.info.id.id) < std::tie(b.info.name, b.info.id.id);
-  });
-  return v;
+// "2", "0.5", "1.25" seconds -> milliseconds; strict, at least 200 ms.
+std::expected<std::chrono::milliseconds, std::string> parse_interval(const std::string& text) {
+  const auto dot = text.find('.');
+  const std::string whole = text.substr(0, dot);
+  std::string frac = dot == std::string::npos ? "" : text.substr(dot + 1);
+  if ((whole.empty() && frac.empty()) || frac.size() > 3 ||
+      whole.find_first_not_of("0123456789") != std::string::npos || frac.find_first_not_of("0123456789") != std::string::npos ||
+      whole.size() > 6)
+    return std::unexpected("not a number of seconds (for example 2 or 0.5)");
+  while (frac.size() < 3) frac += '0';
+  const long long ms = (whole.empty() ? 0 : std::stoll(whole)) * 1000 + std::stoll(frac);
+  if (ms < 200) return std::unexpected("below the minimum of 0.2 seconds");
+  return std::chrono::milliseconds{ms};
 }
 
 json to_json(const std::vector<source_view>& sources) {
@@ -190,6 +160,12 @@ int main(int argc, char** argv) {
       ("format", po::value<std::string>()->value_name("FORMAT")->default_value("table"),
        "table (for people), json (docs/inspect-json.md), openmetrics (OpenMetrics 1.0 text), "
        "prometheus (text format 0.0.4, for node_exporter's textfile collector); metric names: docs/metrics.md")
+      ("watch", "live view refreshed in place (keys: c cpu, m memory, d disk, w network, n name, q quit); "
+                "plain periodic tables when stdout is not a terminal; honours NO_COLOR")
+      ("interval", po::value<std::string>()->value_name("SECONDS")->default_value("2"),
+       "seconds between --watch refreshes (decimal, at least 0.2)")
+      ("count", po::value<int>()->value_name("N")->default_value(0),
+       "stop --watch after N refreshes (0: until q or Ctrl-C)")
       ("help,h", "print this help and exit")
       ("version", "print the version and exit");
   po::variables_map vm;
@@ -202,6 +178,7 @@ int main(int argc, char** argv) {
   }
   if (vm.count("help")) {
     std::cout << "Usage: bulkhead-inspect [--uri URI ...] [--demo] [--format table|json|openmetrics|prometheus]\n"
+                 "       bulkhead-inspect [--uri URI ...] [--demo] --watch [--interval SECONDS] [--count N]\n"
                  "Read-only view of a host's instances, their isolation, quotas and usage.\n\n"
               << opts
               << "\nExit status: 0 every source was read; 1 a source failed (the others are still\n"
@@ -237,8 +214,34 @@ int main(int argc, char** argv) {
   const bool default_uri = uris.empty();
   if (default_uri) uris.push_back("");
 
+  std::vector<std::unique_ptr<inspect::source>> opened;
+  for (const auto& u : uris) opened.push_back(inspect::libvirt_source(u));
+
+  if (vm.count("watch")) {
+    if (format != "table") {
+      std::fprintf(stderr, "bulkhead-inspect: --watch shows a table; it does not combine with --format %s\n", format.c_str());
+      return exit_usage;
+    }
+    auto ms = parse_interval(vm["interval"].as<std::string>());
+    if (!ms) {
+      std::fprintf(stderr, "bulkhead-inspect: --interval %s: %s\nTry 'bulkhead-inspect --help'.\n",
+                   vm["interval"].as<std::string>().c_str(), ms.error().c_str());
+      return exit_usage;
+    }
+    if (vm["count"].as<int>() < 0) {
+      std::fprintf(stderr, "bulkhead-inspect: --count must not be negative\n");
+      return exit_usage;
+    }
+    inspect::watch_options wo;
+    wo.interval = *ms;
+    const char* no_color = std::getenv("NO_COLOR");
+    wo.color = !(no_color && *no_color);
+    wo.iterations = vm["count"].as<int>();
+    return inspect::run_watch(opened, wo);
+  }
+
   std::vector<source_view> sources;
-  for (const auto& u : uris) sources.push_back(read_libvirt(u));
+  for (auto& o : opened) sources.push_back(o->read());
 
   int rc = exit_ok;
   for (const auto& s : sources) {

@@ -1,0 +1,70 @@
+#include "sources.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <tuple>
+
+#include "bulkhead/backend/libvirt.hpp"
+#include "bulkhead/detail/text.hpp"
+
+namespace bulkhead::inspect {
+
+namespace {
+
+class libvirt_src final : public source {
+ public:
+  explicit libvirt_src(std::string uri) : uri_(std::move(uri)) {}
+
+  source_view read() override {
+    source_view v;
+    v.kind = "libvirt";
+    v.uri = uri_;
+    // libvirt's test driver reads a node file; say plainly when it is
+    // missing rather than let libvirt's XML loader complain.
+    if (uri_.rfind("test:///", 0) == 0 && uri_ != "test:///default") {
+      const std::string path = uri_.substr(7);
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(path, ec)) {
+        v.err = error(errc::not_found, "test driver node file " + detail::quote(path) + " does not exist or is not a file");
+        return v;
+      }
+    }
+    if (!b_) {
+      auto b = libvirt_backend::connect({uri_, true});
+      if (!b) {
+        v.err = std::move(b.error());
+        return v;
+      }
+      b_ = std::move(*b);
+    }
+    v.uri = b_->source();
+    auto cap = b_->capacity();
+    if (!cap) {
+      v.err = std::move(cap.error());
+      return v;
+    }
+    v.host = std::move(*cap);
+    auto all = b_->read_all();
+    if (!all) {
+      v.err = std::move(all.error());
+      return v;
+    }
+    v.instances = std::move(all->instances);
+    v.failures = std::move(all->failures);
+    if (all->source_error) v.err = std::move(all->source_error);
+    std::sort(v.instances.begin(), v.instances.end(), [](const instance_reading& a, const instance_reading& b) {
+      return std::tie(a.info.name, a.info.id.id) < std::tie(b.info.name, b.info.id.id);
+    });
+    return v;
+  }
+
+ private:
+  std::string uri_;
+  std::unique_ptr<libvirt_backend> b_;
+};
+
+}  // namespace
+
+std::unique_ptr<source> libvirt_source(std::string uri) { return std::make_unique<libvirt_src>(std::move(uri)); }
+
+}  // namespace bulkhead::inspect

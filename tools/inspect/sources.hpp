@@ -1,0 +1,36 @@
+// bulkhead-inspect's sources: what it reads (libvirt URIs, the demo host's
+// emulated offload card) and what one read of each gave.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bulkhead/backend/backend.hpp"
+#include "bulkhead/error.hpp"
+
+namespace bulkhead::inspect {
+
+// One read of one source.
+struct source_view {
+  std::string kind;  // "libvirt", "offload"
+  std::string uri;
+  std::optional<error> err;
+  std::optional<host_capacity> host;
+  std::vector<instance_reading> instances;
+  std::vector<instance_failure> failures;
+};
+
+// A source kept open across reads (--watch reads the same sources again and
+// again; the backend reconnects by itself after a lost connection).
+class source {
+ public:
+  virtual ~source() = default;
+  [[nodiscard]] virtual source_view read() = 0;
+};
+
+// libvirt at `uri` ("" for libvirt's default), read-only.
+[[nodiscard]] std::unique_ptr<source> libvirt_source(std::string uri);
+
+}  // namespace bulkhead::inspect
