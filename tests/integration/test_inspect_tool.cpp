@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <sstream>
+#include <thread>
 
 #include "run_process.hpp"
 #include "test_support.hpp"
@@ -242,9 +243,10 @@ struct pty_run {
   int wait_exit() {
     read_until("", 300);
     int st = 0;
-    for (int i = 0; i < 100; ++i) {
+    for (int i = 0; i < 300; ++i) {
       if (::waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
       read_until("", 50);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &st, 0);
