@@ -10,10 +10,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "bulkhead/accounting/journal.hpp"
+#include "bulkhead/accounting/rollup_json.hpp"
 #include "bulkhead/backend/libvirt.hpp"
 #include "bulkhead/export/json.hpp"
 #include "bulkhead/export/metrics.hpp"
@@ -147,6 +151,77 @@ void print_table(const std::vector<source_view>& sources) {
   std::printf("CPU CAP: CFS quota over all vCPUs, %% of one CPU. MEM LIM: memtune hard limit.\n");
 }
 
+
+// --- the journal's totals (--journal) ----------------------------------------
+
+void add_journal_json(json& doc, const std::string& dir, const std::optional<accounting::journal_view>& jv,
+                      const std::optional<error>& err) {
+  json j{{"dir", dir}, {"ok", jv.has_value() && !jv->report.corruption}};
+  j["error"] = err ? json(err->describe()) : jv && jv->report.corruption ? json(jv->report.corruption->describe()) : json(nullptr);
+  std::map<std::string, const accounting::instance_totals*> by_uuid;
+  std::vector<accounting::instance_totals> all;
+  if (jv) {
+    j["records"] = jv->report.records;
+    j["last_seq"] = jv->report.last_seq;
+    j["checkpoint_seq"] = jv->report.checkpoint_seq;
+    j["torn_bytes"] = jv->report.torn_bytes;
+    j["quarantined"] = jv->report.quarantined;
+    all = jv->totals.by_instance();
+    for (const auto& t : all) by_uuid[t.instance.to_string()] = &t;
+  }
+  std::set<std::string> live;
+  for (auto& i : doc["instances"]) {
+    const auto u = i["uuid"].get<std::string>();
+    live.insert(u);
+    auto it = by_uuid.find(u);
+    i["accounted"] = it == by_uuid.end() ? json(nullptr) : accounting::to_json(it->second->totals);
+  }
+  json gone = json::array();
+  for (const auto& t : all) {
+    if (live.count(t.instance.to_string())) continue;
+    gone.push_back({{"uuid", t.instance.to_string()}, {"name", t.labels.name},
+                    {"tenant", t.labels.tenant ? json(*t.labels.tenant) : json(nullptr)},
+                    {"incarnations", t.incarnations}, {"accounted", accounting::to_json(t.totals)}});
+  }
+  j["instances_not_read_now"] = std::move(gone);
+  doc["journal"] = std::move(j);
+}
+
+std::uint64_t clamp64(u128 v) { return v > UINT64_MAX ? UINT64_MAX : static_cast<std::uint64_t>(v); }
+
+// x / unit with one decimal, exact integer arithmetic.
+std::string tenths(u128 x, u128 unit) {
+  const u128 t = x * 10 / unit;
+  return json_export::u128_string(t / 10) + "." + json_export::u128_string(t % 10);
+}
+
+void print_accounted(const std::vector<source_view>& sources, const accounting::journal_view& jv, const std::string& dir) {
+  using inspect::fit;
+  std::printf("accounted in journal %s (%llu records)\n",
+              inspect::fit_middle(dir, 40).c_str(), static_cast<unsigned long long>(jv.report.records));
+  std::printf("%s %s %s %s %s %s %s %s\n", fit("NAME", 14).c_str(), fit("CPU TIME", 9, true).c_str(),
+              fit("DISK R/W", 13, true).c_str(), fit("NET RX/TX", 13, true).c_str(), fit("VCPU-H", 7, true).c_str(),
+              fit("GIB-H", 7, true).c_str(), fit("RST", 4, true).c_str(), fit("GAP", 4, true).c_str());
+  std::map<std::string, std::string> names;
+  for (const auto& s : sources)
+    for (const auto& r : s.instances) names[r.info.id.id.to_string()] = r.info.name;
+  constexpr u128 ns_per_hour = u128{3600} * nanos_per_second;
+  for (const auto& t : jv.totals.by_instance()) {
+    const auto u = t.instance.to_string();
+    const auto it = names.find(u);
+    const std::string name = it != names.end() ? it->second : (t.labels.name.empty() ? u : t.labels.name);
+    const auto& a = t.totals;
+    std::printf("%s %s %s %s %s %s %s %s\n", inspect::fit_middle(name, 14).c_str(),
+                fit(inspect::cpu_time(clamp64(a.cpu_time_ns)), 9, true).c_str(),
+                fit(inspect::human_bytes(clamp64(a.disk_read_bytes)) + "/" + inspect::human_bytes(clamp64(a.disk_write_bytes)), 13, true).c_str(),
+                fit(inspect::human_bytes(clamp64(a.net_rx_bytes)) + "/" + inspect::human_bytes(clamp64(a.net_tx_bytes)), 13, true).c_str(),
+                fit(tenths(a.vcpu_reserved_ns, ns_per_hour), 7, true).c_str(),
+                fit(tenths(a.memory_reserved_byte_ns, ns_per_hour * (u128{1} << 30)), 7, true).c_str(),
+                fit(std::to_string(a.resets), 4, true).c_str(), fit(std::to_string(a.gaps), 4, true).c_str());
+  }
+  std::printf("VCPU-H: vCPU-hours held; GIB-H: GiB-hours of memory held; RST: counter resets; GAP: failed reads covered.\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -160,6 +235,8 @@ int main(int argc, char** argv) {
       ("format", po::value<std::string>()->value_name("FORMAT")->default_value("table"),
        "table (for people), json (docs/inspect-json.md), openmetrics (OpenMetrics 1.0 text), "
        "prometheus (text format 0.0.4, for node_exporter's textfile collector); metric names: docs/metrics.md")
+      ("journal", po::value<std::string>()->value_name("DIR"),
+       "add the totals accounted in bulkhead's journal at DIR (read-only: the journal is never changed)")
       ("watch", "live view refreshed in place (keys: c cpu, m memory, d disk, w network, n name, q quit); "
                 "plain periodic tables when stdout is not a terminal; honours NO_COLOR")
       ("interval", po::value<std::string>()->value_name("SECONDS")->default_value("2"),
@@ -243,7 +320,26 @@ int main(int argc, char** argv) {
   std::vector<source_view> sources;
   for (auto& o : opened) sources.push_back(o->read());
 
+  std::optional<accounting::journal_view> journal;
+  std::optional<error> journal_error;
+  std::string journal_dir;
+  if (vm.count("journal")) {
+    journal_dir = vm["journal"].as<std::string>();
+    auto jv = accounting::journal::open_read_only(journal_dir);
+    if (jv) journal = std::move(*jv);
+    else journal_error = std::move(jv.error());
+  }
+
   int rc = exit_ok;
+  if (journal_error) {
+    rc = exit_source_failed;
+    std::fprintf(stderr, "bulkhead-inspect: journal %s: %s\n", detail::quote(journal_dir).c_str(),
+                 journal_error->describe().c_str());
+  } else if (journal && journal->report.corruption) {
+    rc = exit_source_failed;
+    std::fprintf(stderr, "bulkhead-inspect: journal %s: totals stop before a bad record: %s\n",
+                 detail::quote(journal_dir).c_str(), journal->report.corruption->describe().c_str());
+  }
   for (const auto& s : sources) {
     if (!s.err) continue;
     rc = exit_source_failed;
@@ -261,7 +357,9 @@ int main(int argc, char** argv) {
     }
   }
   if (format == "json") {
-    std::cout << to_json(sources).dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+    auto doc = to_json(sources);
+    if (!journal_dir.empty()) add_journal_json(doc, journal_dir, journal, journal_error);
+    std::cout << doc.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
   } else if (format == "openmetrics" || format == "prometheus") {
     std::vector<metrics_export::source> ms;
     for (const auto& s : sources)
@@ -270,6 +368,7 @@ int main(int argc, char** argv) {
                                                                     : metrics_export::format::prometheus);
   } else {
     print_table(sources);
+    if (journal) print_accounted(sources, *journal, journal_dir);
   }
   std::cout.flush();
   return rc;
