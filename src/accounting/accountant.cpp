@@ -89,7 +89,8 @@ result<ingest_report> accountant::ingest(const host_reading& reading) {
     current_[key] = *info.id.run;
     ++rep.instances;
     instance_labels labels{info.name, info.tenant, info.qos};
-    if (!labels.name.empty() && !validate_label(labels.name, "name")) labels.name.clear();  // a label only
+    if (!labels.name.empty() && !validate_label(labels.name, "name")) labels.name.clear();  // labels only
+    if (labels.tenant && !validate_label(*labels.tenant, "tenant")) labels.tenant.reset();
     const auto& u = ir.usage;
     newest = std::max(newest, u.read_at);
     series_key k{source, info.id.id, *info.id.run, {}, 64, series_kind::usage};

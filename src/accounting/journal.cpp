@@ -407,6 +407,7 @@ struct journal::impl {
 
   // Segment state: the committer's, and checkpoint()'s while it holds io.
   std::mutex io;
+  std::mutex checkpointing;  // one checkpoint at a time
   fd_guard seg;
   std::string seg_name;
   std::uint64_t seg_off = 0;
@@ -506,10 +507,11 @@ struct journal::impl {
   }
 
   // Caller holds mu. Fails when the journal failed; waits while a checkpoint
-  // pauses appends or the batch being filled is full while one is written.
+  // pauses appends or the batch being filled is full (until the committer
+  // takes it), so no batch exceeds batch_records.
   result<void> admit(std::unique_lock<std::mutex>& lk) {
     room.wait(lk, [&] {
-      return failed || stop || (!paused && !(writing && fill_records >= opt.batch_records));
+      return failed || stop || (!paused && fill_records < opt.batch_records);
     });
     if (failed) return fail(error(*failed).in("journal " + detail::quote(path) + " failed earlier; reopen it"));
     if (stop) return fail(errc::invalid_argument, "journal " + detail::quote(path) + " is closing");
@@ -674,6 +676,7 @@ std::uint64_t journal::last_seq() const {
 }
 
 result<void> journal::checkpoint() {
+  std::lock_guard one(p_->checkpointing);
   rollup snap;
   std::uint64_t seq = 0;
   std::vector<std::pair<std::uint64_t, std::string>> retire;

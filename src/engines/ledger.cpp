@@ -12,8 +12,10 @@
 #include "bulkhead/ledger/ledger.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "bulkhead/detail/rooted_fs.hpp"
 #include "bulkhead/detail/text.hpp"
@@ -26,6 +28,33 @@ constexpr std::size_t K = resource_kind_count;
 constexpr std::int16_t no_slot = -1;
 constexpr std::uint64_t mc_per_cpu = millicores_per_core;
 }  // namespace
+
+// The per-host lock. Its critical sections are short (a few hundred
+// nanoseconds, no I/O, no waiting), so it spins briefly and then yields the
+// CPU instead of sleeping in the kernel: cheaper than a mutex uncontended
+// (one atomic exchange to take, one store to give back) and fair enough when
+// the holder is preempted.
+class spin_lock {
+ public:
+  void lock() noexcept {
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+      for (int spins = 0; locked_.load(std::memory_order_relaxed);) {
+        if (++spins < 100) {
+#if defined(__x86_64__) || defined(__i386__)
+          __builtin_ia32_pause();
+#endif
+        } else {
+          std::this_thread::yield();
+          spins = 0;
+        }
+      }
+    }
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
 
 struct slot {
   std::uint16_t provider = 0;
@@ -54,7 +83,7 @@ struct provider {
   std::string where;
   std::array<std::int16_t, K> slot_of{};
   cpuset cpus;  // cells of a host with a cpu pool
-  std::vector<tenant_count> tenants;
+  std::vector<tenant_count> tenants;  // cells and cards; the host counts in tenant_entry::host_refs
   std::optional<std::uint32_t> excl_tenant;
   std::uint32_t excl_count = 0;
   std::uint64_t reservations = 0;
@@ -120,25 +149,27 @@ class consumer_index {
  public:
   consumer_index() : t_(64) {}
   [[nodiscard]] std::optional<std::uint32_t> find(const uuid& k) const noexcept {
-    for (std::size_t i = hash(k) & mask(); t_[i].used; i = (i + 1) & mask())
-      if (t_[i].key == k) return t_[i].value;
+    const key w = words(k);
+    for (std::size_t i = hash(w) & mask(); t_[i].used; i = (i + 1) & mask())
+      if (t_[i].k == w) return t_[i].value;
     return std::nullopt;
   }
   void insert(const uuid& k, std::uint32_t v) {
     if ((n_ + 1) * 2 > t_.size()) grow();
-    place(k, v);
+    place(words(k), v);
     ++n_;
   }
   void erase(const uuid& k) noexcept {
-    std::size_t i = hash(k) & mask();
-    while (t_[i].used && !(t_[i].key == k)) i = (i + 1) & mask();
+    const key w = words(k);
+    std::size_t i = hash(w) & mask();
+    while (t_[i].used && !(t_[i].k == w)) i = (i + 1) & mask();
     if (!t_[i].used) return;
     --n_;
     std::size_t j = i;
     while (true) {
       j = (j + 1) & mask();
       if (!t_[j].used) break;
-      const std::size_t h = hash(t_[j].key) & mask();
+      const std::size_t h = hash(t_[j].k) & mask();
       // Move j back to the hole at i unless its home lies cyclically in (i, j].
       const bool stays = (i <= j) ? (i < h && h <= j) : (i < h || h <= j);
       if (!stays) {
@@ -151,29 +182,37 @@ class consumer_index {
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
  private:
+  // The uuid as two words: compared without memcmp.
+  struct key {
+    std::uint64_t a = 0, b = 0;
+    friend bool operator==(const key&, const key&) = default;
+  };
   struct entry {
-    uuid key;
+    key k;
     std::uint32_t value = 0;
     bool used = false;
   };
+  static key words(const uuid& u) noexcept {
+    key w;
+    std::memcpy(&w.a, u.bytes().data(), 8);
+    std::memcpy(&w.b, u.bytes().data() + 8, 8);
+    return w;
+  }
   [[nodiscard]] std::size_t mask() const noexcept { return t_.size() - 1; }
-  static std::uint64_t hash(const uuid& u) noexcept {
-    std::uint64_t a = 0, b = 0;
-    std::memcpy(&a, u.bytes().data(), 8);
-    std::memcpy(&b, u.bytes().data() + 8, 8);
-    std::uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ull)) * 0xd6e8feb86659fd93ull;
+  static std::uint64_t hash(const key& w) noexcept {
+    std::uint64_t h = (w.a ^ (w.b * 0x9e3779b97f4a7c15ull)) * 0xd6e8feb86659fd93ull;
     return h ^ (h >> 32);
   }
-  void place(const uuid& k, std::uint32_t v) noexcept {
-    std::size_t i = hash(k) & mask();
+  void place(const key& w, std::uint32_t v) noexcept {
+    std::size_t i = hash(w) & mask();
     while (t_[i].used) i = (i + 1) & mask();
-    t_[i] = entry{k, v, true};
+    t_[i] = entry{w, v, true};
   }
   void grow() {
     std::vector<entry> old(t_.size() * 2);
     old.swap(t_);
     for (const auto& e : old)
-      if (e.used) place(e.key, e.value);
+      if (e.used) place(e.k, e.value);
   }
   std::vector<entry> t_;
   std::size_t n_ = 0;
@@ -185,7 +224,7 @@ struct string_hash {
 };
 
 struct host_state {
-  mutable std::mutex mu;
+  mutable spin_lock mu;
   bool removed = false;
   std::string name;
   std::string where;  // "host 'h1'"
@@ -201,6 +240,8 @@ struct host_state {
   std::unordered_map<std::string, std::uint32_t, string_hash, std::equal_to<>> tenant_ids;
   std::vector<std::uint32_t> free_tenants;
   std::uint32_t idle_tenants = 0;  // interned names with no reservation
+  std::string last_tenant;         // a one-entry cache in front of tenant_ids
+  std::optional<std::uint32_t> last_tenant_id;
   std::uint32_t host_tenants_present = 0;
   std::uint32_t floating_tenants_present = 0;
   std::uint32_t exclusive_cells = 0;
@@ -221,14 +262,17 @@ namespace {
 
 std::string where_of(const host_state& h, std::size_t p) { return h.providers[p].where; }
 
-std::optional<std::uint32_t> find_tenant(const host_state& h, std::string_view name) {
+std::optional<std::uint32_t> find_tenant(host_state& h, std::string_view name) {
+  if (h.last_tenant_id && h.last_tenant == name) return h.last_tenant_id;
   auto it = h.tenant_ids.find(name);
   if (it == h.tenant_ids.end()) return std::nullopt;
+  h.last_tenant = name;
+  h.last_tenant_id = it->second;
   return it->second;
 }
 
-std::uint32_t intern_tenant(host_state& h, std::string_view name) {
-  if (auto t = find_tenant(h, name)) return *t;
+std::uint32_t intern_tenant(host_state& h, std::string_view name, std::optional<std::uint32_t> known) {
+  if (known) return *known;
   std::uint32_t id = 0;
   if (!h.free_tenants.empty()) {
     id = h.free_tenants.back();
@@ -240,6 +284,8 @@ std::uint32_t intern_tenant(host_state& h, std::string_view name) {
   h.tenants[id] = tenant_entry{std::string(name), 0, 0, true};
   h.tenant_ids.emplace(std::string(name), id);
   ++h.idle_tenants;
+  h.last_tenant = name;
+  h.last_tenant_id = id;
   return id;
 }
 
@@ -247,6 +293,7 @@ std::uint32_t intern_tenant(host_state& h, std::string_view name) {
 // comes and goes does not allocate every time) and swept when they pile up.
 void sweep_tenants(host_state& h) {
   if (h.idle_tenants <= 256) return;
+  h.last_tenant_id.reset();
   for (std::uint32_t id = 0; id < h.tenants.size(); ++id) {
     auto& t = h.tenants[id];
     if (t.in_use && t.host_refs == 0) {
@@ -258,8 +305,14 @@ void sweep_tenants(host_state& h) {
   h.idle_tenants = 0;
 }
 
+// The tenants with reservations on provider p (for the host: every tenant
+// with host_refs), quoted and sorted, except one.
 std::string tenant_list(const host_state& h, const provider& p, std::optional<std::uint32_t> except) {
   std::vector<std::string> names;
+  if (p.kind == provider_kind::host) {
+    for (std::uint32_t t = 0; t < h.tenants.size(); ++t)
+      if (h.tenants[t].host_refs && (!except || t != *except)) names.push_back(detail::quote(h.tenants[t].name));
+  }
   for (const auto& c : p.tenants)
     if (!except || c.tenant != *except) names.push_back(detail::quote(h.tenants[c.tenant].name));
   std::sort(names.begin(), names.end());
@@ -312,13 +365,12 @@ class planner {
     if (seen_.empty()) return std::nullopt;
     const auto& sl = h_.slots[static_cast<std::size_t>(s)];
     const auto idx = static_cast<std::size_t>(s);
+    if (idx < seen_.size() && seen_[idx] == sl.generation) return std::nullopt;
     const std::string what = where_of(h_, sl.provider) + " " + std::string(to_string(sl.inv.kind)) + " inventory";
     if (idx >= seen_.size())
       return error(errc::conflict, what + " was added after the generations the request saw; re-read and retry");
-    if (seen_[idx] != sl.generation)
-      return error(errc::conflict, what + ": generation " + std::to_string(seen_[idx]) + " seen, now " +
-                                       std::to_string(sl.generation) + "; re-read and retry");
-    return std::nullopt;
+    return error(errc::conflict, what + ": generation " + std::to_string(seen_[idx]) + " seen, now " +
+                                     std::to_string(sl.generation) + "; re-read and retry");
   }
 
   // Slots a kind is charged to, given the bindings. Empty: nobody offers it.
@@ -540,10 +592,11 @@ using namespace ledger_detail;
 ledger::ledger() = default;
 ledger::~ledger() = default;
 
-result<host_state*> ledger::live(host_ref h) const {
-  if (!h.p_) return fail(errc::not_found, "empty host handle");
-  return h.p_;
-}
+host_state* ledger::live(host_ref h) noexcept { return h.p_; }
+
+namespace {
+std::unexpected<error> no_handle() { return fail(errc::not_found, "empty host handle (host_ref{})"); }
+}  // namespace
 
 result<host_ref> ledger::add_host(const host_spec& spec) {
   if (auto r = check_text_name(spec.name, "host name"); !r) return fail(r.error());
@@ -671,9 +724,9 @@ std::vector<std::string> ledger::hosts() const {
 }
 
 result<void> ledger::remove_host(host_ref href) {
-  auto hp = live(href);
-  if (!hp) return fail(hp.error());
-  auto& h = **hp;
+  auto* hp = live(href);
+  if (!hp) return no_handle();
+  auto& h = *hp;
   std::unique_lock dl(dir_mu_);
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
@@ -691,14 +744,11 @@ result<reservation_receipt> ledger::reserve(std::string_view host, const reserva
 }
 
 result<reservation_receipt> ledger::reserve(host_ref href, const reservation_request& r) {
-  auto hp = live(href);
-  if (!hp) return fail(hp.error());
-  auto& h = **hp;
+  auto* hp = live(href);
+  if (!hp) return no_handle();
+  auto& h = *hp;
   const auto who = [&] { return "reserve for " + r.consumer.to_string() + " on " + h.where; };
   if (r.amounts.empty()) return fail(error(errc::invalid_argument, "no resources asked for").in(who()));
-  if (r.tenant.empty() || r.tenant.size() > 255 || !detail::is_utf8(r.tenant))
-    return fail(error(errc::invalid_argument, "tenant " + detail::quote(r.tenant) + " must be 1..255 bytes of UTF-8")
-                    .in(who()));
   const bool be = r.qos == qos_class::BE;
   const bool pinned = pinned_class(r.qos) && r.amounts.has(resource_kind::cpu);
   if (be && (r.policy != numa_policy::none || r.cell || r.card || r.exclusive == isolation_scope::cell ||
@@ -724,6 +774,9 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
                       .in(who()));
   }
   const auto tenant = find_tenant(h, r.tenant);
+  if (!tenant && (r.tenant.empty() || r.tenant.size() > 255 || !detail::is_utf8(r.tenant)))  // a known name was checked
+    return fail(error(errc::invalid_argument, "tenant " + detail::quote(r.tenant) + " must be 1..255 bytes of UTF-8")
+                    .in(who()));
   const auto t_quoted = [&] { return "tenant " + detail::quote(r.tenant); };
   const auto refuse = [&](std::string why) { return fail(error(errc::insufficient_capacity, std::move(why)).in(who())); };
 
@@ -790,6 +843,45 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
   plan chosen;
   bool found = false;
   std::vector<std::string> reasons;
+
+  // The common case, without candidates: every kind from one provider (the
+  // host, or the batch pseudo-provider for BE), no CPU ids.
+  if (!need_cell && !need_card && !pinned) {
+    const std::size_t prov = be ? h.batch() : 0;
+    // Checked cheaply first; the error is built only for the kind that failed.
+    enum class why : std::uint8_t { none, missing, unit, stale, full } bad = why::none;
+    resource_kind bad_kind = resource_kind::cpu;
+    std::uint64_t bad_n = 0;
+    std::int16_t bad_slot = no_slot;
+    for (std::uint16_t m = r.amounts.mask(); m && bad == why::none; m &= static_cast<std::uint16_t>(m - 1)) {
+      const auto kind = static_cast<resource_kind>(__builtin_ctz(m));
+      const std::uint64_t n = r.amounts.count(kind);
+      const auto s = h.slot_at(prov, kind);
+      bad_kind = kind;
+      bad_n = n;
+      bad_slot = s;
+      if (s == no_slot) {
+        bad = why::missing;
+        break;
+      }
+      const auto& sl = h.slots[static_cast<std::size_t>(s)];
+      if (!obeys_unit_rules(sl.inv, n)) bad = why::unit;
+      else if (!r.seen.empty() && (static_cast<std::size_t>(s) >= r.seen.size() || r.seen[static_cast<std::size_t>(s)] != sl.generation))
+        bad = why::stale;
+      else if (n > sl.capacity || sl.used > sl.capacity - n)
+        bad = why::full;
+      else
+        chosen.charged[kind_index(kind)][0] = s;
+    }
+    if (bad != why::none) {
+      if (bad == why::missing) return fail(pl.nobody_offers(bad_kind, r.qos, no_slot, no_slot).in(who()));
+      if (bad == why::stale) return fail(std::move(*pl.check_seen(bad_slot)).in(who()));
+      const auto& sl = h.slots[static_cast<std::size_t>(bad_slot)];
+      if (bad == why::unit) return fail(check_unit_rules(sl.inv, bad_n, where_of(h, sl.provider)).error().in(who()));
+      return fail(no_fit(h, sl, bad_n).in(who()));
+    }
+    found = true;
+  }
   const auto label = [&](std::int16_t c, std::int16_t k) {
     std::string s;
     if (c != no_slot) s += "cell " + std::to_string(h.providers[static_cast<std::size_t>(c)].cell_id);
@@ -797,7 +889,7 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
     return s;
   };
 
-  for (std::int16_t c = cell_lo; c <= cell_hi; ++c) {
+  for (std::int16_t c = cell_lo; !found && c <= cell_hi; ++c) {
     for (std::int16_t k = card_lo; k <= card_hi; ++k) {
       // Isolation of this cell and card.
       std::optional<std::string> why;
@@ -875,6 +967,7 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
   }
   if (!found) {
     std::string msg;
+    if (reasons.empty()) reasons.push_back("nothing fits");
     if (reasons.size() == 1) {
       msg = reasons[0];
     } else {
@@ -893,16 +986,16 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
       touch(h, s);
     }
   });
-  apply_pinning(h, chosen.pin, {}, r.qos);
+  if (!chosen.pin.empty()) apply_pinning(h, chosen.pin, {}, r.qos);
 
-  const auto t = intern_tenant(h, r.tenant);
+  const auto t = intern_tenant(h, r.tenant, tenant);
   auto& te = h.tenants[t];
   if (te.host_refs++ == 0) {
     ++h.host_tenants_present;
     --h.idle_tenants;
   }
   if (chosen.cell == no_slot && te.floating_refs++ == 0) ++h.floating_tenants_present;
-  h.providers[0].add(t);
+  ++h.providers[0].reservations;  // the host's tenants are counted in tenant_entry::host_refs
   if (chosen.cell != no_slot) h.providers[static_cast<std::size_t>(chosen.cell)].add(t);
   if (chosen.card != no_slot) h.providers[static_cast<std::size_t>(chosen.card)].add(t);
   const auto hold = [&](std::int16_t p, bool is_cell) {
@@ -932,16 +1025,16 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
   rec.card = chosen.card;
   rec.amounts = r.amounts;
   rec.charged = chosen.charged;
-  rec.pinned = std::move(chosen.pin);
+  if (!chosen.pin.empty()) rec.pinned = std::move(chosen.pin);
   rec.live = true;
   h.index.insert(r.consumer, idx);
   return receipt_of(h, rec);
 }
 
 result<void> ledger::release(host_ref href, const uuid& consumer, std::span<const std::uint64_t> seen) {
-  auto hp = live(href);
-  if (!hp) return fail(hp.error());
-  auto& h = **hp;
+  auto* hp = live(href);
+  if (!hp) return no_handle();
+  auto& h = *hp;
   std::lock_guard lk(h.mu);
   const auto who = [&] { return "release of " + consumer.to_string() + " on " + h.where; };
   if (h.removed) return fail(error(errc::not_found, h.where + " was removed").in(who()));
@@ -964,7 +1057,7 @@ result<void> ledger::release(host_ref href, const uuid& consumer, std::span<cons
       touch(h, s);
     }
   });
-  apply_pinning(h, {}, rec.pinned, rec.qos);
+  if (!rec.pinned.empty()) apply_pinning(h, {}, rec.pinned, rec.qos);
 
   auto& te = h.tenants[rec.tenant];
   if (--te.host_refs == 0) {
@@ -972,7 +1065,7 @@ result<void> ledger::release(host_ref href, const uuid& consumer, std::span<cons
     ++h.idle_tenants;
   }
   if (rec.cell == no_slot && --te.floating_refs == 0) --h.floating_tenants_present;
-  h.providers[0].remove(rec.tenant);
+  --h.providers[0].reservations;
   if (rec.cell != no_slot) h.providers[static_cast<std::size_t>(rec.cell)].remove(rec.tenant);
   if (rec.card != no_slot) h.providers[static_cast<std::size_t>(rec.card)].remove(rec.tenant);
   const auto unhold = [&](std::int16_t p, bool is_cell) {
@@ -988,7 +1081,7 @@ result<void> ledger::release(host_ref href, const uuid& consumer, std::span<cons
 
   h.index.erase(consumer);
   rec.live = false;
-  rec.pinned = cpuset{};
+  if (!rec.pinned.empty()) rec.pinned = cpuset{};
   h.free_records.push_back(*idx);
   sweep_tenants(h);
   return {};
@@ -996,9 +1089,9 @@ result<void> ledger::release(host_ref href, const uuid& consumer, std::span<cons
 
 result<reservation_receipt> ledger::resize(host_ref href, const uuid& consumer, const resource_amounts& amounts,
                                            std::span<const std::uint64_t> seen) {
-  auto hp = live(href);
-  if (!hp) return fail(hp.error());
-  auto& h = **hp;
+  auto* hp = live(href);
+  if (!hp) return no_handle();
+  auto& h = *hp;
   const auto who = [&] { return "resize of " + consumer.to_string() + " on " + h.where; };
   if (amounts.empty()) return fail(error(errc::invalid_argument, "no resources left; release instead").in(who()));
   std::lock_guard lk(h.mu);
@@ -1119,9 +1212,9 @@ result<std::size_t> provider_index(const host_state& h, const provider_ref& w) {
 
 result<void> ledger::set_inventory(host_ref href, const provider_ref& w, const any_inventory& inv,
                                    std::optional<std::uint64_t> expected_generation) {
-  auto hp = live(href);
-  if (!hp) return fail(hp.error());
-  auto& h = **hp;
+  auto* hp = live(href);
+  if (!hp) return no_handle();
+  auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
   auto p = provider_index(h, w);
@@ -1154,9 +1247,9 @@ result<void> ledger::set_inventory(host_ref href, const provider_ref& w, const a
 }
 
 result<void> ledger::set_batch_capacity(host_ref href, resource_kind k, std::uint64_t total) {
-  auto hp = live(href);
-  if (!hp) return fail(hp.error());
-  auto& h = **hp;
+  auto* hp = live(href);
+  if (!hp) return no_handle();
+  auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
   if (kind_index(k) >= K) return fail(errc::invalid_argument, h.where + ": unknown resource kind");
@@ -1178,9 +1271,9 @@ result<void> ledger::set_batch_capacity(host_ref href, resource_kind k, std::uin
 }
 
 result<host_view> ledger::view(host_ref href) const {
-  auto hp = live(href);
-  if (!hp) return fail(hp.error());
-  const auto& h = **hp;
+  auto* hp = live(href);
+  if (!hp) return no_handle();
+  const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
   host_view v;
@@ -1221,9 +1314,9 @@ result<host_view> ledger::view(host_ref href) const {
 }
 
 result<tenancy_report> ledger::tenancy(host_ref href) const {
-  auto hp = live(href);
-  if (!hp) return fail(hp.error());
-  const auto& h = **hp;
+  auto* hp = live(href);
+  if (!hp) return no_handle();
+  const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
   tenancy_report rep;
@@ -1235,6 +1328,10 @@ result<tenancy_report> ledger::tenancy(host_ref href) const {
     e.cell = p.cell_id;
     e.card = p.card;
     e.where = p.where;
+    if (p.kind == provider_kind::host) {
+      for (const auto& t : h.tenants)
+        if (t.host_refs) e.tenants.push_back(t.name);
+    }
     for (const auto& c : p.tenants) e.tenants.push_back(h.tenants[c.tenant].name);
     std::sort(e.tenants.begin(), e.tenants.end());
     if (p.excl_tenant) e.exclusive_holder = h.tenants[*p.excl_tenant].name;
@@ -1245,9 +1342,9 @@ result<tenancy_report> ledger::tenancy(host_ref href) const {
 }
 
 result<reservation_view> ledger::find(host_ref href, const uuid& consumer) const {
-  auto hp = live(href);
-  if (!hp) return fail(hp.error());
-  const auto& h = **hp;
+  auto* hp = live(href);
+  if (!hp) return no_handle();
+  const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
   const auto idx = h.index.find(consumer);
@@ -1256,9 +1353,9 @@ result<reservation_view> ledger::find(host_ref href, const uuid& consumer) const
 }
 
 result<std::vector<reservation_view>> ledger::reservations(host_ref href) const {
-  auto hp = live(href);
-  if (!hp) return fail(hp.error());
-  const auto& h = **hp;
+  auto* hp = live(href);
+  if (!hp) return no_handle();
+  const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
   std::vector<reservation_view> out;
@@ -1269,9 +1366,9 @@ result<std::vector<reservation_view>> ledger::reservations(host_ref href) const 
 }
 
 result<void> ledger::audit(host_ref href) const {
-  auto hp = live(href);
-  if (!hp) return fail(hp.error());
-  const auto& h = **hp;
+  auto* hp = live(href);
+  if (!hp) return no_handle();
+  const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
   std::vector<u128> used(h.slots.size(), 0);

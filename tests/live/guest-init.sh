@@ -3,10 +3,17 @@
 # from a busybox-static initramfs and never exits (PID 1 exiting panics the kernel).
 #
 # Kernel command line (besides console=ttyS0):
-#   bulkhead.mode=burn|idle|write   burn: one busy loop (a whole vCPU);
+#   bulkhead.mode=burn|idle|write|write-direct
+#                                   burn: one busy loop (a whole vCPU);
 #                                   idle: nothing;
 #                                   write: dd to /dev/vda from 1 MiB to the end,
-#                                          conv=fsync, in a loop, at full speed.
+#                                          conv=fsync, in a loop, at full speed;
+#                                   write-direct: the same with oflag=direct and
+#                                          64 KiB blocks: one 64 KiB request at a
+#                                          time, so the device's byte counter
+#                                          grows in 64 KiB steps (buffered
+#                                          writeback sends batches that QEMU's
+#                                          virtio-blk merges into 2 MiB requests).
 #   bulkhead.reboot_after=S         on the FIRST boot of this disk only, `reboot -f`
 #                                   S seconds after READY (needs a disk).
 # Disk layout: sector 0 holds "BULKHEAD-BOOTS <n>", the boots of this disk so far
@@ -58,19 +65,23 @@ case "$mode" in
   burn)
     sh -c 'while :; do :; done' &
     ;;
-  write)
+  write | write-direct)
     if [ -b /dev/vda ]; then
       mib=$(( $(cat /sys/block/vda/size) / 2048 - 1 ))
       if [ "$mib" -lt 1 ]; then
-        echo "BULKHEAD-ERROR disk too small for bulkhead.mode=write (needs 2 MiB)"
-      else
+        echo "BULKHEAD-ERROR disk too small for bulkhead.mode=$mode (needs 2 MiB)"
+      elif [ "$mode" = write ]; then
         # Writes reach the device only with conv=fsync (the page cache holds them otherwise).
         (while :; do
            dd if=/dev/zero of=/dev/vda bs=1M seek=1 count="$mib" conv=fsync 2>/dev/null || sleep 1
          done) &
+      else
+        (while :; do
+           dd if=/dev/zero of=/dev/vda bs=64k seek=16 count=$((mib * 16)) oflag=direct conv=fsync 2>/dev/null || sleep 1
+         done) &
       fi
     else
-      echo "BULKHEAD-ERROR bulkhead.mode=write needs a disk"
+      echo "BULKHEAD-ERROR bulkhead.mode=$mode needs a disk"
     fi
     ;;
   idle) ;;

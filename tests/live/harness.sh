@@ -126,15 +126,26 @@ prepare_host() {
   mkdir -p /var/log/libvirt/qemu /var/run/libvirt /var/lib/libvirt/qemu /var/cache/libvirt
   mkdir -p "$live/run"
   chmod 0755 "$live" "$live/run"
+  # QEMU (as libvirt-qemu) opens the kernel, initramfs and disk under live/run.
+  local d=$live
+  while [ "$d" != / ]; do
+    [ "$(( 0$(stat -c %a "$d") & 01 ))" != 0 ] \
+      || die "$d is not searchable by others (chmod o+x): QEMU runs as libvirt-qemu and must reach $live/run"
+    d=$(dirname "$d")
+  done
 }
 
 # ---------------------------------------------------------------- daemons
-# A daemon counts as running when its pid file names a live process of that name.
+# A daemon counts as running when its pid file names a live process of that
+# name (not a zombie: a killed daemon whose parent has not reaped it yet, as
+# after the live test that kills libvirtd).
 daemon_pid() {
-  local pf=/var/run/$1.pid pid
+  local pf=/var/run/$1.pid pid state
   [ -s "$pf" ] || return 1
   pid=$(cat "$pf")
   [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] || return 1
+  state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+  [ -n "$state" ] && [ "$state" != Z ] || return 1
   echo "$pid"
 }
 
@@ -142,7 +153,7 @@ start_daemon() {
   local d=$1 pid i
   daemon_pid "$d" >/dev/null && return 0
   # Also a daemon started without a pid file (e.g. by hand in the foreground).
-  if pgrep -x "$d" >/dev/null; then say "$d runs without a pid file; using it"; return 0; fi
+  if pgrep -x -r R,S,D "$d" >/dev/null; then say "$d runs without a pid file; using it"; return 0; fi
   say "starting $d"
   "$d" -d >>"$log" 2>&1 || die "$d -d failed"
   for i in $(seq 50); do
@@ -229,7 +240,9 @@ EOF
     if [ "$result" = kvm ]; then
       why="a KVM guest reached /init"
     else
-      why="a KVM guest did not reach /init within ${probe_seconds} s (last console line: $(tail -n 1 "$dir/console.log" 2>/dev/null | tr -d '\r' | cut -c1-100))"
+      local last
+      last=$(tail -n 1 "$dir/console.log" 2>/dev/null | tr -d '\r' | cut -c1-100)
+      why="a KVM guest did not reach /init within ${probe_seconds} s (${last:+last console line: }${last:-its console stayed empty})"
     fi
   fi
   say "accelerator probe: $result: $why"
@@ -296,8 +309,8 @@ case "$cmd" in
   setup)
     say "setup $build"
     install_packages
-    fetch_kernel
     prepare_host
+    fetch_kernel
     start_daemon virtlogd
     start_daemon libvirtd
     wait_for_libvirtd

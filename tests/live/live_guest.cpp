@@ -98,16 +98,50 @@ std::string xml_escape(std::string_view s) {
   return r;
 }
 
+// A call on a connection whose libvirtd died raises SIGPIPE in the calling
+// thread (libvirt leaves SIGPIPE to the application). The test's own
+// connections hold it blocked while they close or clean up, and take off one
+// they raised, as bulkhead's backend does for its calls (lv::sigpipe_guard).
+class quiet_sigpipe {
+ public:
+  quiet_sigpipe() noexcept {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+    sigset_t p;
+    sigemptyset(&p);
+    was_ = sigpending(&p) == 0 && sigismember(&p, SIGPIPE) == 1;
+  }
+  ~quiet_sigpipe() {
+    sigset_t p;
+    sigemptyset(&p);
+    if (!was_ && sigpending(&p) == 0 && sigismember(&p, SIGPIPE) == 1) {
+      const timespec zero{0, 0};
+      while (sigtimedwait(&pipe_, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  quiet_sigpipe(const quiet_sigpipe&) = delete;
+  quiet_sigpipe& operator=(const quiet_sigpipe&) = delete;
+
+ private:
+  sigset_t pipe_{}, old_{};
+  bool was_ = false;
+};
+
 // --- cleanup on fatal signals -------------------------------------------------
 // The handler may only use async-signal-safe calls, so everything it needs is
 // prepared when a guest registers: fixed buffers, the path to virsh, the URI.
-// It runs `virsh destroy` and `virsh undefine` for each registered guest
-// (fork/execv/waitpid), then restores the previous action and re-raises.
+// It runs `virsh destroy`, `virsh undefine` and `rm -rf <folder>` for each
+// registered guest (fork/execv/waitpid), then restores the previous action
+// and re-raises.
 constexpr int max_guests = 16;
 constexpr std::size_t max_text = 160;
 struct slot {
   std::atomic<bool> used{false};
   char name[max_text] = {};
+  char dir[1024] = {};  // the guest's folder, removed with rm -rf
 };
 slot g_slots[max_guests];
 char g_virsh[256] = {};
@@ -115,7 +149,7 @@ char g_uri[max_text] = {};
 constexpr int g_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL};
 struct sigaction g_prev[NSIG];
 
-void virsh_in_handler(const char* verb, const char* name) {
+void exec_in_handler(const char* prog, char* const argv[]) {
   pid_t p = ::fork();
   if (p == 0) {
     int fd = ::open("/dev/null", O_WRONLY);
@@ -123,9 +157,7 @@ void virsh_in_handler(const char* verb, const char* name) {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
     }
-    char a0[] = "virsh", a1[] = "-q", a2[] = "-c";
-    char* argv[] = {a0, a1, a2, g_uri, const_cast<char*>(verb), const_cast<char*>(name), nullptr};
-    ::execv(g_virsh, argv);
+    ::execv(prog, argv);
     ::_exit(127);
   }
   if (p > 0) {
@@ -135,12 +167,23 @@ void virsh_in_handler(const char* verb, const char* name) {
   }
 }
 
+void virsh_in_handler(const char* verb, const char* name) {
+  char a0[] = "virsh", a1[] = "-q", a2[] = "-c";
+  char* argv[] = {a0, a1, a2, g_uri, const_cast<char*>(verb), const_cast<char*>(name), nullptr};
+  exec_in_handler(g_virsh, argv);
+}
+
 void on_fatal_signal(int sig) {
   if (g_virsh[0] != '\0') {
     for (auto& s : g_slots) {
       if (!s.used.load()) continue;
       virsh_in_handler("destroy", s.name);
       virsh_in_handler("undefine", s.name);
+      if (s.dir[0] != '\0') {
+        char a0[] = "rm", a1[] = "-rf", a2[] = "--";
+        char* argv[] = {a0, a1, a2, s.dir, nullptr};
+        exec_in_handler("/bin/rm", argv);
+      }
       s.used.store(false);
     }
   }
@@ -167,7 +210,7 @@ void ensure_handlers() {
   }
 }
 
-void register_guest(const std::string& name, const std::string& uri) {
+void register_guest(const std::string& name, const fs::path& dir, const std::string& uri) {
   if (g_virsh[0] == '\0') {
     if (auto v = find_in_path("virsh"); v && v->string().size() < sizeof g_virsh)
       std::strcpy(g_virsh, v->c_str());
@@ -178,6 +221,9 @@ void register_guest(const std::string& name, const std::string& uri) {
   for (auto& s : g_slots) {
     if (s.used.load()) continue;
     std::strcpy(s.name, name.c_str());
+    const std::string d = dir.string();
+    if (d.size() < sizeof s.dir) std::strcpy(s.dir, d.c_str());
+    else s.dir[0] = '\0';
     s.used.store(true);
     return;
   }
@@ -197,6 +243,7 @@ std::string_view to_string(guest_mode m) noexcept {
     case guest_mode::idle: return "idle";
     case guest_mode::burn: return "burn";
     case guest_mode::write: return "write";
+    case guest_mode::write_direct: return "write-direct";
   }
   return "idle";
 }
@@ -252,6 +299,7 @@ connection::connection(const environment& env) {
 }
 
 connection::~connection() {
+  quiet_sigpipe q;
   if (conn_) virConnectClose(conn_);
 }
 
@@ -280,7 +328,7 @@ guest::guest(const environment& env, const connection& conn, guest_options opts)
     prepare_files();
     // Registered before the domain exists, so that a signal between define and
     // the end of this constructor still removes it.
-    register_guest(name_, env_.uri);
+    register_guest(name_, dir_, env_.uri);
     dom_ = virDomainDefineXML(conn.get(), xml().c_str());
     if (!dom_) throw error("defining guest " + name_ + " failed: " + last_libvirt_error());
     if (opts_.start) start();
@@ -315,13 +363,28 @@ void guest::prepare_files() {
 guest::~guest() { remove(); }
 
 void guest::remove() noexcept {
+  quiet_sigpipe q;
   if (dom_) {
     virDomainPtr d = dom_;
     dom_ = nullptr;
+    // The handle's connection may have died with libvirtd (a test that
+    // restarts it and failed before rebind()): then a fresh connection.
     int st = 0, reason = 0;
-    if (virDomainGetState(d, &st, &reason, 0) == 0 && st != VIR_DOMAIN_SHUTOFF) virDomainDestroy(d);
-    virDomainUndefine(d);
-    virDomainFree(d);
+    bool known = virDomainGetState(d, &st, &reason, 0) == 0;
+    virConnectPtr fresh = nullptr;
+    if (!known && virConnectIsAlive(virDomainGetConnect(d)) != 1) {
+      virDomainFree(d);
+      d = nullptr;
+      fresh = virConnectOpen(env_.uri.c_str());
+      if (fresh) d = virDomainLookupByName(fresh, name_.c_str());
+      known = d && virDomainGetState(d, &st, &reason, 0) == 0;
+    }
+    if (d) {
+      if (!known || st != VIR_DOMAIN_SHUTOFF) virDomainDestroy(d);
+      virDomainUndefine(d);
+      virDomainFree(d);
+    }
+    if (fresh) virConnectClose(fresh);
   }
   unregister_guest(name_);
   std::error_code ec;
@@ -332,6 +395,7 @@ std::string guest::xml() const {
   const char* type = env_.accel == accelerator::kvm ? "kvm" : "qemu";
   std::string cmdline = "console=ttyS0 bulkhead.mode=" + std::string(to_string(opts_.mode));
   if (opts_.reboot_after) cmdline += " bulkhead.reboot_after=" + std::to_string(opts_.reboot_after->count());
+  if (!opts_.extra_cmdline.empty()) cmdline += " " + opts_.extra_cmdline;
   std::ostringstream x;
   x << "<domain type='" << type << "'>\n"
     << "  <name>" << name_ << "</name>\n"
@@ -435,6 +499,14 @@ int guest::state() const {
   return st;
 }
 
+void guest::rebind(const connection& conn) {
+  quiet_sigpipe q;
+  virDomainPtr d = virDomainLookupByName(conn.get(), name_.c_str());
+  if (!d) fail("virDomainLookupByName on the new connection");
+  if (dom_) virDomainFree(dom_);
+  dom_ = d;
+}
+
 pid_t guest::qemu_pid() const {
   // QEMU's command line carries "-name guest=<name>,debug-threads=on".
   const std::string needle = "guest=" + name_ + ",";
@@ -462,16 +534,61 @@ cpu_reading read_cpu(virDomainPtr dom) {
   bool have_total = false;
   for (int i = 0; i < got; ++i) {
     const auto& p = params[static_cast<std::size_t>(i)];
-    if (p.type != VIR_TYPED_PARAM_ULLONG) continue;
-    if (std::strcmp(p.field, VIR_DOMAIN_CPU_STATS_CPUTIME) == 0) {
+    if (p.type == VIR_TYPED_PARAM_ULLONG && std::strcmp(p.field, VIR_DOMAIN_CPU_STATS_CPUTIME) == 0) {
       r.cpu_time = nanoseconds{static_cast<std::int64_t>(p.value.ul)};
       have_total = true;
-    } else if (std::strcmp(p.field, VIR_DOMAIN_CPU_STATS_VCPUTIME) == 0) {
-      r.vcpu_time = nanoseconds{static_cast<std::int64_t>(p.value.ul)};
     }
   }
   virTypedParamsClear(params.data(), got);
   if (!have_total) throw error("virDomainGetCPUStats returned no " VIR_DOMAIN_CPU_STATS_CPUTIME);
+
+  // Per-vCPU times: virDomainGetVcpus (libvirt reads each vCPU thread's
+  // utime + stime from /proc, so clock-tick resolution). The per-host-CPU
+  // "vcpu_time" of virDomainGetCPUStats needs cgroup v1 cpuacct, which
+  // libvirt does not use when it runs the domain's accounting on cgroup v2.
+  virDomainInfo info{};
+  if (virDomainGetInfo(dom, &info) != 0) throw error("virDomainGetInfo: " + last_libvirt_error());
+  if (info.state == VIR_DOMAIN_RUNNING || info.state == VIR_DOMAIN_PAUSED || info.state == VIR_DOMAIN_BLOCKED) {
+    std::vector<virVcpuInfo> vcpus(info.nrVirtCpu);
+    const int nv = virDomainGetVcpus(dom, vcpus.data(), static_cast<int>(vcpus.size()), nullptr, 0);
+    if (nv < 0) throw error("virDomainGetVcpus: " + last_libvirt_error());
+    nanoseconds sum{};
+    for (int i = 0; i < nv; ++i) sum += nanoseconds{static_cast<std::int64_t>(vcpus[static_cast<std::size_t>(i)].cpuTime)};
+    r.vcpu_time = sum;
+  }
+  return r;
+}
+
+vcpu_stats read_vcpu_stats(virDomainPtr dom) {
+  virDomainPtr doms[] = {dom, nullptr};
+  virDomainStatsRecordPtr* recs = nullptr;
+  const int n = virDomainListGetStats(doms, VIR_DOMAIN_STATS_VCPU, &recs, 0);
+  vcpu_stats r;
+  r.at = mono_clock::now();
+  if (n < 0) throw error("virDomainListGetStats(vcpu): " + last_libvirt_error());
+  if (n != 1) {
+    virDomainStatsRecordListFree(recs);
+    throw error("virDomainListGetStats(vcpu) returned " + std::to_string(n) + " records for one domain");
+  }
+  const auto* rec = recs[0];
+  unsigned current = 0;
+  if (virTypedParamsGetUInt(rec->params, rec->nparams, "vcpu.current", &current) != 1) {
+    virDomainStatsRecordListFree(recs);
+    throw error("no vcpu.current in the vcpu stats (is the domain running?)");
+  }
+  nanoseconds delay{};
+  bool have_delay = true;
+  for (unsigned i = 0; i < current; ++i) {
+    char key[64];
+    unsigned long long v = 0;
+    std::snprintf(key, sizeof key, "vcpu.%u.time", i);
+    if (virTypedParamsGetULLong(rec->params, rec->nparams, key, &v) == 1) r.time += nanoseconds{static_cast<std::int64_t>(v)};
+    std::snprintf(key, sizeof key, "vcpu.%u.delay", i);
+    if (virTypedParamsGetULLong(rec->params, rec->nparams, key, &v) == 1) delay += nanoseconds{static_cast<std::int64_t>(v)};
+    else have_delay = false;
+  }
+  if (have_delay) r.delay = delay;
+  virDomainStatsRecordListFree(recs);
   return r;
 }
 
@@ -490,6 +607,23 @@ millicores share_of_core(nanoseconds used, nanoseconds wall) {
   return millicores{*m};
 }
 
+sched_reading read_vcpu_sched(pid_t qemu_pid) {
+  sched_reading r;
+  bool found = false;
+  for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(qemu_pid) + "/task")) {
+    if (first_line(read_text(t.path() / "comm")).rfind("CPU ", 0) != 0) continue;
+    std::istringstream in(read_text(t.path() / "schedstat"));
+    std::int64_t run = 0, wait = 0;
+    if (!(in >> run >> wait)) throw error("unreadable " + (t.path() / "schedstat").string());
+    r.on_cpu += nanoseconds{run};
+    r.waiting += nanoseconds{wait};
+    found = true;
+  }
+  r.at = mono_clock::now();
+  if (!found) throw error("no vCPU threads (comm 'CPU <n>/...') in QEMU process " + std::to_string(qemu_pid));
+  return r;
+}
+
 bytes process_rss(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);) {
@@ -503,59 +637,59 @@ bytes process_rss(pid_t pid) {
   throw error("no VmRSS for pid " + std::to_string(pid));
 }
 
-std::optional<nanoseconds> cgroup_cpu_usage(pid_t qemu_pid) {
+std::optional<fs::path> domain_cgroup(pid_t qemu_pid, std::string_view v1_controller) {
   // The group: /proc/<pid>/cgroup, "N:controllers:/path" (v1) or "0::/path" (v2).
-  std::string v1_path, v2_path;
+  // A hierarchy whose group is the root does not hold the domain: libvirt may
+  // account on cgroup v2 (cpu.stat needs no controller there) and leave v1
+  // cpuacct alone, as on this project's test host.
+  const bool want_v2 = v1_controller.empty();
+  const std::string want = "," + std::string(v1_controller) + ",";
+  std::string path;
   {
     std::ifstream in("/proc/" + std::to_string(qemu_pid) + "/cgroup");
     for (std::string line; std::getline(in, line);) {
       const auto a = line.find(':'), b = line.find(':', a + 1);
       if (a == std::string::npos || b == std::string::npos) continue;
       const std::string ctrls = "," + line.substr(a + 1, b - a - 1) + ",";
-      if (ctrls.find(",cpuacct,") != std::string::npos) v1_path = line.substr(b + 1);
-      if (ctrls == ",," && line.substr(0, a) == "0") v2_path = line.substr(b + 1);
+      const std::string p = line.substr(b + 1);
+      if (p == "/") continue;
+      if (want_v2 ? (ctrls == ",," && line.substr(0, a) == "0") : ctrls.find(want) != std::string::npos) path = p;
     }
   }
-  auto domain_group = [](std::string p) {
-    const auto slash = p.rfind('/');
-    const std::string last = slash == std::string::npos ? p : p.substr(slash + 1);
-    if (last == "emulator" || last.rfind("vcpu", 0) == 0) p = p.substr(0, slash);
-    return p;
-  };
-  // The mounts: /proc/self/mountinfo "... root mountpoint ... - fstype source options".
-  std::string v1_mount, v1_root, v2_mount, v2_root;
-  {
-    std::ifstream in("/proc/self/mountinfo");
-    for (std::string line; std::getline(in, line);) {
-      std::istringstream f(line);
-      std::string id, parent, devno, root, mnt;
-      f >> id >> parent >> devno >> root >> mnt;
-      const auto dash = line.find(" - ");
-      if (dash == std::string::npos) continue;
-      std::istringstream g(line.substr(dash + 3));
-      std::string fstype, source, options;
-      g >> fstype >> source >> options;
-      if (fstype == "cgroup" && ("," + options + ",").find(",cpuacct,") != std::string::npos) {
-        v1_mount = mnt;
-        v1_root = root;
-      } else if (fstype == "cgroup2") {
-        v2_mount = mnt;
-        v2_root = root;
-      }
-    }
-  }
-  auto under = [](const std::string& mount, const std::string& root, const std::string& path) {
+  if (path.empty()) return std::nullopt;
+  // libvirt puts the threads in emulator/ and vcpuN/ below the domain's group.
+  const auto slash = path.rfind('/');
+  const std::string last = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (last == "emulator" || last.rfind("vcpu", 0) == 0) path = path.substr(0, slash);
+  // The mount: /proc/self/mountinfo "... root mountpoint ... - fstype source options".
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::string id, parent, devno, root, mnt;
+    f >> id >> parent >> devno >> root >> mnt;
+    const auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream g(line.substr(dash + 3));
+    std::string fstype, source, options;
+    g >> fstype >> source >> options;
+    const bool match = want_v2 ? fstype == "cgroup2"
+                               : fstype == "cgroup" && ("," + options + ",").find(want) != std::string::npos;
+    if (!match) continue;
     std::string rel = path;
     if (root != "/" && rel.rfind(root, 0) == 0) rel = rel.substr(root.size());
-    return fs::path(mount + rel);
-  };
-  if (!v1_path.empty() && !v1_mount.empty()) {
-    std::ifstream in(under(v1_mount, v1_root, domain_group(v1_path)) / "cpuacct.usage");
+    return fs::path(mnt + rel);
+  }
+  return std::nullopt;
+}
+
+std::optional<nanoseconds> cgroup_cpu_usage(pid_t qemu_pid) {
+  if (auto d = domain_cgroup(qemu_pid, "cpuacct")) {
+    std::ifstream in(*d / "cpuacct.usage");
     std::uint64_t ns = 0;
     if (in >> ns) return nanoseconds{static_cast<std::int64_t>(ns)};
   }
-  if (!v2_path.empty() && !v2_mount.empty()) {
-    std::ifstream in(under(v2_mount, v2_root, domain_group(v2_path)) / "cpu.stat");
+  if (auto d = domain_cgroup(qemu_pid, "")) {
+    std::ifstream in(*d / "cpu.stat");
     for (std::string key; in >> key;) {
       std::uint64_t v = 0;
       in >> v;

@@ -82,6 +82,10 @@ enum class guest_mode {
   idle,   // nothing
   burn,   // one busy loop: a whole vCPU
   write,  // dd to /dev/vda from 1 MiB to the end, conv=fsync, in a loop
+  // The same with oflag=direct and bs=64k: one 64 KiB request in flight at a
+  // time, so the disk's byte counter grows in 64 KiB steps (buffered
+  // writeback sends batches QEMU's virtio-blk merges into 2 MiB requests).
+  write_direct,
 };
 [[nodiscard]] std::string_view to_string(guest_mode m) noexcept;
 
@@ -98,6 +102,8 @@ struct guest_options {
   std::string extra_domain_xml{};
   // Inserted verbatim as children of the vda <disk> (e.g. "<iotune>...</iotune>").
   std::string extra_disk_xml{};
+  // Appended to the kernel command line (e.g. "bulkhead.max_sectors_kb=64").
+  std::string extra_cmdline{};
   // Start right away (virDomainCreate after define).
   bool start = true;
 };
@@ -105,6 +111,7 @@ struct guest_options {
 // A persistent domain (virDomainDefineXML) with its own folder
 // env.dir/run/<name>/ holding a copy of the kernel, the initramfs built at
 // construction (tests/live/guest-image.sh), the raw disk and console.log.
+// `env` and `conn` must outlive the guest.
 class guest {
  public:
   guest(const environment& env, const connection& conn, guest_options opts);
@@ -139,6 +146,10 @@ class guest {
   [[nodiscard]] unsigned int id() const;
   // virDomainGetState's state (VIR_DOMAIN_RUNNING, ...).
   [[nodiscard]] int state() const;
+  // Looks the domain up again (by name) on `conn`: after libvirtd restarts,
+  // the handle taken on the old connection is dead. `conn` must outlive the
+  // guest.
+  void rebind(const connection& conn);
   // The QEMU process (found by its -name guest=<name>); throws when not running.
   [[nodiscard]] pid_t qemu_pid() const;
 
@@ -158,11 +169,11 @@ class guest {
 
 // --- raw readings, independent of bulkhead (for cross-checks) ---------------
 
-// virDomainGetCPUStats(start_cpu = -1): the domain's cgroup totals.
+// The domain's CPU time as libvirt reports it.
 struct cpu_reading {
-  nanoseconds cpu_time{};                 // all threads of the QEMU process
-  std::optional<nanoseconds> vcpu_time;   // vCPU threads only, when libvirt reports it
-  mono_time at{};                         // when it was read
+  nanoseconds cpu_time{};                   // virDomainGetCPUStats(start_cpu = -1): the domain's cgroup
+  std::optional<nanoseconds> vcpu_time{};   // sum of virDomainGetVcpus cpuTime; none when shut off
+  mono_time at{};                           // when cpu_time was read
 };
 [[nodiscard]] cpu_reading read_cpu(virDomainPtr dom);
 
@@ -173,12 +184,46 @@ struct cpu_reading {
 // rounded down. Throws when wall is not positive or used is negative.
 [[nodiscard]] millicores share_of_core(nanoseconds used, nanoseconds wall);
 
+// The vCPU threads of a QEMU process (named "CPU <n>/TCG" or "CPU <n>/KVM":
+// libvirt starts QEMU with debug-threads=on): time on a host CPU and time
+// runnable but waiting for one, summed (/proc/<pid>/task/<tid>/schedstat,
+// kernel Documentation/scheduler/sched-stats.rst). A vCPU that burns is
+// runnable all the time, however busy the host is.
+struct sched_reading {
+  nanoseconds on_cpu{};
+  nanoseconds waiting{};
+  mono_time at{};
+};
+[[nodiscard]] sched_reading read_vcpu_sched(pid_t qemu_pid);
+
+// Per-vCPU figures from the bulk stats call (virDomainListGetStats with
+// VIR_DOMAIN_STATS_VCPU), summed over the vCPUs: vcpu.<n>.time (the vCPU
+// thread's utime + stime, clock-tick steps) and vcpu.<n>.delay (the time the
+// thread was runnable but waited for a host CPU, from its schedstat; libvirt
+// "vcpu.<num>.delay", docs/manpages/virsh.rst, domstats). `delay` is none when
+// this libvirt does not report it.
+struct vcpu_stats {
+  nanoseconds time{};
+  std::optional<nanoseconds> delay{};
+  mono_time at{};
+};
+[[nodiscard]] vcpu_stats read_vcpu_stats(virDomainPtr dom);
+
 // Resident memory of a process (VmRSS in /proc/<pid>/status).
 [[nodiscard]] bytes process_rss(pid_t pid);
 
+// The folder of the cgroup holding a QEMU process's domain: in the v1
+// hierarchy of `v1_controller` ("memory", "cpuacct", ...), or in the v2
+// hierarchy when it is empty. Found from /proc/<pid>/cgroup and
+// /proc/self/mountinfo; the emulator/ or vcpuN/ sub-group libvirt puts
+// threads in is replaced by its parent. nullopt when the process's group in
+// that hierarchy is the root (libvirt did not use it) or it is not mounted.
+[[nodiscard]] std::optional<std::filesystem::path> domain_cgroup(pid_t qemu_pid, std::string_view v1_controller);
+
 // CPU usage of the cgroup holding a QEMU process's domain, read from the
-// kernel (cgroup v1 cpuacct.usage, else v2 cpu.stat usage_usec), with the
-// emulator/vcpuN sub-group libvirt puts threads in replaced by its parent.
+// kernel: cgroup v1 cpuacct.usage when the process sits in a non-root cpuacct
+// group, else cgroup v2 cpu.stat usage_usec; the emulator/vcpuN sub-group
+// libvirt puts threads in is replaced by its parent (the domain's group).
 // nullopt when no such cgroup is found.
 [[nodiscard]] std::optional<nanoseconds> cgroup_cpu_usage(pid_t qemu_pid);
 

@@ -28,7 +28,7 @@ void die_owning_a_guest(int sig) {
   REQUIRE(child >= 0);
   if (child == 0) {
     ::close(fds[0]);
-    for (int s : {SIGABRT, SIGTERM}) std::signal(s, SIG_DFL);  // not doctest's report
+    for (int s : {SIGABRT, SIGTERM, SIGINT}) std::signal(s, SIG_DFL);  // not doctest's report
     try {
       live::connection conn(env);
       live::guest g(env, conn, {.tag = "orphan", .mode = live::guest_mode::idle});
@@ -66,6 +66,7 @@ void die_owning_a_guest(int sig) {
   CHECK(WTERMSIG(status) == sig);
   virDomainPtr d = virDomainLookupByName(conn.get(), name.c_str());
   CHECK(d == nullptr);
+  CHECK_FALSE(std::filesystem::exists(env.dir / "run" / name));
   if (d) {  // leave nothing behind even when the check fails
     virDomainDestroy(d);
     virDomainUndefine(d);

@@ -31,7 +31,7 @@ TEST_CASE("cpu weight <-> shares follows the kernel's mapping") {
   for (std::uint64_t w = 1; w <= 10000; ++w) REQUIRE(cpu_weight_from_shares(cpu_shares_from_weight(w)) == w);
   // Out-of-range inputs are clamped, never wrap.
   CHECK(cpu_shares_from_weight(0) == 10);
-  CHECK(cpu_shares_from_weight(1u << 40) == 102400);
+  CHECK(cpu_shares_from_weight(1ull << 40) == 102400);
 }
 
 TEST_CASE("knob text carries the unit and spells unlimited") {
@@ -150,7 +150,7 @@ TEST_CASE("cache allocations and memory bandwidth drift per cache and domain") {
   desired.memory_bandwidth = memory_bandwidth_spec{false, {{0, 50}}};
   enforced.memory_bandwidth = memory_bandwidth_spec{false, {{0, 70}, {2, 100}}};
   auto r = compare(desired, enforced);
-  REQUIRE(r.differs.size() == 3);
+  REQUIRE(r.differs.size() == 2);
   const auto* m = find(r, "llc.allocations[cache 2]");
   REQUIRE(m);
   CHECK(m->desired == "0xf00");

@@ -1,6 +1,8 @@
 // The desired-spec JSON format (docs/desired-spec.md).
 #include <doctest/doctest.h>
 
+#include <fstream>
+
 #include "bulkhead/export/spec_json.hpp"
 #include "test_support.hpp"
 
@@ -181,4 +183,21 @@ TEST_CASE("read_desired_file reads a file and names it in errors") {
   REQUIRE_FALSE(missing);
   CHECK(missing.error().code() == errc::not_found);
   CHECK(missing.error().message().find("nope.json") != std::string::npos);
+}
+
+TEST_CASE("the example in docs/desired-spec.md parses") {
+  std::ifstream in(test::source_root() / "docs" / "desired-spec.md");
+  REQUIRE(in);
+  std::string line, json;
+  bool in_example = false;
+  while (std::getline(in, line)) {
+    if (line == "## A complete example") in_example = true;
+    else if (in_example && line.rfind("    ", 0) == 0) json += line.substr(4) + "\n";
+  }
+  REQUIRE_FALSE(json.empty());
+  auto r = spec_json::parse_desired(json, "docs/desired-spec.md");
+  if (!r) FAIL(r.error().describe());
+  REQUIRE(r->size() == 2);
+  CHECK(r->at("batch-7").llc->ways == cache_ways{2});
+  CHECK(r->at("6695eb01-f6a4-8304-79aa-97f2502e193f").cpu.shares == 2048u);
 }

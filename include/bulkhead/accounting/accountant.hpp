@@ -17,6 +17,11 @@
 //    e.g. "@" + boot id; docs/accounting.md, "Identity").
 // Nothing is acknowledged until the journal says so: wait on the returned
 // ticket (journal::wait) before telling anyone the reading is accounted.
+// After an error from ingest() (a failed journal), reopen the journal and
+// create() a new accountant from it: its meter then resumes from what is
+// durable, so the next reading covers everything since.
+// Labels (name, tenant) that are not valid labels (validate_label) are
+// dropped; they never stop accounting.
 //
 // create() seeds the meter from the journal, so an agent that restarts (same
 // boot) continues every series from its last journaled value: nothing between
@@ -42,7 +47,7 @@ namespace bulkhead::accounting {
 
 struct accountant_options {
   // Declared width in bits of a counter by name; unset: every counter is 64.
-  std::function<std::uint8_t(std::string_view counter)> width;
+  std::function<std::uint8_t(std::string_view counter)> width{};
   bool allocation = true;     // meter allocation levels beside usage
   std::string source_suffix;  // appended to every source
 };

@@ -47,13 +47,13 @@ namespace bulkhead::accounting {
   return b;
 }
 
-namespace detail {
+namespace json_detail {
 inline void put_labels(nlohmann::json& j, const instance_labels& l) {
   j["name"] = l.name;
   j["tenant"] = l.tenant ? nlohmann::json(*l.tenant) : nlohmann::json(nullptr);
   j["qos_class"] = l.qos ? nlohmann::json(std::string(to_string(*l.qos))) : nlohmann::json(nullptr);
 }
-}  // namespace detail
+}  // namespace json_detail
 
 // {"instances": [...], "incarnations": [...], "tenants": [...],
 //  "qos_classes": [...], "hours": [...], "gaps": [...], "total": {...}}
@@ -62,7 +62,7 @@ inline void put_labels(nlohmann::json& j, const instance_labels& l) {
   auto& inst = out["instances"] = nlohmann::json::array();
   for (const auto& i : r.by_instance()) {
     nlohmann::json j{{"uuid", i.instance.to_string()}, {"incarnations", i.incarnations}};
-    detail::put_labels(j, i.labels);
+    json_detail::put_labels(j, i.labels);
     j["accounted"] = to_json(i.totals);
     inst.push_back(std::move(j));
   }
@@ -70,7 +70,7 @@ inline void put_labels(nlohmann::json& j, const instance_labels& l) {
   for (const auto& i : r.by_incarnation()) {
     nlohmann::json j{{"uuid", i.instance.to_string()}, {"source", i.source}, {"incarnation", i.run.value},
                      {"first_start_ns", i.first_start}, {"last_end_ns", i.last_end}};
-    detail::put_labels(j, i.labels);
+    json_detail::put_labels(j, i.labels);
     j["accounted"] = to_json(i.totals);
     inc.push_back(std::move(j));
   }

@@ -20,6 +20,10 @@
 // - A domain that vanishes mid-read (VIR_ERR_NO_DOMAIN) is reported as
 //   errc::vanished in host_reading::failures; the others are still read. A
 //   broken connection is errc::connection_lost; the next call reconnects.
+// - A call made after libvirtd died does not end the process with SIGPIPE:
+//   each call blocks SIGPIPE in the calling thread and takes off one it
+//   raised. A thread running a libvirt event loop is not covered: block or
+//   ignore SIGPIPE there.
 //
 // Thread-safety: one libvirt_backend per thread (libvirt connections are
 // thread-safe, the backend's caches are not).

@@ -109,7 +109,7 @@ namespace detail {
 
 // n obeys min_unit, max_unit and step_size (the cheap test).
 [[nodiscard]] constexpr bool obeys_unit_rules(const any_inventory& i, std::uint64_t n) noexcept {
-  return n >= i.min_unit && (!i.max_unit || n <= *i.max_unit) && n % i.step_size == 0;
+  return n >= i.min_unit && (!i.max_unit || n <= *i.max_unit) && (i.step_size == 1 || n % i.step_size == 0);
 }
 
 // n obeys min_unit, max_unit and step_size. errc::out_of_range naming the

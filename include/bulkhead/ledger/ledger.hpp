@@ -42,8 +42,9 @@
 // is refused with errc::conflict when any inventory it would touch changed
 // since; re-read and retry. Without `seen` a request is checked and applied
 // atomically against the current state. Any number of threads may call any
-// member at once: each host has its own mutex, so capacity is never exceeded
-// and requests on different hosts do not wait for each other.
+// member at once: each host has its own short lock (spin briefly, then
+// yield), so capacity is never exceeded and requests on different hosts do
+// not wait for each other.
 //
 // Errors: not_found (host, cell, card, consumer), already_exists (consumer
 // already holds a reservation on the host; use resize), out_of_range
@@ -167,7 +168,8 @@ struct reservation_request {
   std::optional<std::uint32_t> cell;  // only this cell
   std::optional<std::string> card;    // only this card
   resource_amounts amounts;           // at least one kind
-  // Generations from view().generations; empty: no check.
+  // Generations from view().generations; empty: no check. A view of the
+  // caller's vector: keep that host_view alive until reserve() returns.
   std::span<const std::uint64_t> seen;
 };
 
@@ -309,7 +311,7 @@ class ledger {
   [[nodiscard]] result<void> audit(host_ref h) const;
 
  private:
-  [[nodiscard]] result<ledger_detail::host_state*> live(host_ref h) const;
+  [[nodiscard]] static ledger_detail::host_state* live(host_ref h) noexcept;
   mutable std::shared_mutex dir_mu_;
   std::vector<std::unique_ptr<ledger_detail::host_state>> all_;  // never shrinks: handles stay valid
   std::unordered_map<std::string, ledger_detail::host_state*> by_name_;

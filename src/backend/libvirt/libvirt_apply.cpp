@@ -387,6 +387,7 @@ std::vector<std::string> unsupported_in(const quota_spec& s) {
 }  // namespace
 
 result<apply_report> libvirt_backend::apply(const instance_info& instance, const quota_spec& spec) {
+  lv::sigpipe_guard g;
   if (auto v = validate(spec); !v) return fail(std::move(v.error()).in("spec for " + quote(instance.name)));
   if (p_->options.read_only)
     return fail(errc::permission_denied,

@@ -347,9 +347,13 @@ void libvirt_backend::impl::note(const error& e) {
 }
 
 libvirt_backend::libvirt_backend(std::unique_ptr<impl> p) noexcept : p_(std::move(p)) {}
-libvirt_backend::~libvirt_backend() = default;
+libvirt_backend::~libvirt_backend() {
+  lv::sigpipe_guard g;
+  p_.reset();
+}
 
 result<std::unique_ptr<libvirt_backend>> libvirt_backend::connect(libvirt_options options) {
+  lv::sigpipe_guard g;
   auto p = std::make_unique<impl>();
   p->options = std::move(options);
   p->uri = p->options.uri;
@@ -359,11 +363,15 @@ result<std::unique_ptr<libvirt_backend>> libvirt_backend::connect(libvirt_option
 
 const std::string& libvirt_backend::source() const noexcept { return p_->uri; }
 _virConnect* libvirt_backend::native_handle() noexcept { return p_->conn; }
-result<void> libvirt_backend::reconnect() { return p_->open(); }
+result<void> libvirt_backend::reconnect() {
+  lv::sigpipe_guard g;
+  return p_->open();
+}
 
 // --- capacity ----------------------------------------------------------------
 
 result<host_capacity> libvirt_backend::capacity() {
+  lv::sigpipe_guard g;
   auto c = p_->live();
   if (!c) return fail(std::move(c.error()));
   virNodeInfo ni{};
@@ -410,6 +418,7 @@ result<host_capacity> libvirt_backend::capacity() {
 // --- discover / read -----------------------------------------------------------
 
 result<std::vector<instance_info>> libvirt_backend::discover() {
+  lv::sigpipe_guard g;
   auto c = p_->live();
   if (!c) return fail(std::move(c.error()));
   virDomainPtr* doms = nullptr;
@@ -494,6 +503,7 @@ std::string describe_domain(virDomainPtr d) {
 }  // namespace
 
 result<instance_reading> libvirt_backend::read(const instance_info& instance) {
+  lv::sigpipe_guard g;
   auto c = p_->live();
   if (!c) return fail(std::move(c.error()));
   const auto u = instance.id.id.to_string();
@@ -512,6 +522,7 @@ result<instance_reading> libvirt_backend::read(const instance_info& instance) {
 }
 
 result<host_reading> libvirt_backend::read_all() {
+  lv::sigpipe_guard g;
   auto c = p_->live();
   if (!c) return fail(std::move(c.error()));
   const unsigned groups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON |

@@ -5,7 +5,11 @@
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <pthread.h>
+#include <signal.h>
 
+#include <cerrno>
+#include <ctime>
 #include <memory>
 #include <string>
 
@@ -36,6 +40,46 @@ void silence_libvirt_errors() noexcept;
 [[nodiscard]] result<parsed_domain> fetch_domain(virConnectPtr conn, virDomainPtr dom, unsigned flags);
 
 [[nodiscard]] instance_state state_from_libvirt(int s) noexcept;
+
+// libvirt's client writes to the daemon's socket from the calling thread and
+// leaves SIGPIPE to the application (virsh installs its own handler), so a
+// call made after libvirtd died raises SIGPIPE, whose default action ends the
+// process. Every public call of the backend holds one of these: SIGPIPE is
+// blocked in the calling thread for the call, and one the call raised (not
+// pending before it) is taken off before the old mask returns; the broken
+// connection then surfaces as libvirt's error (errc::connection_lost). The
+// technique of PostgreSQL's libpq (pq_block_sigpipe / pq_reset_sigpipe).
+// Not covered: a thread running a libvirt event loop (virEventRunDefaultImpl)
+// also writes; an application that runs one must block or ignore SIGPIPE there.
+class sigpipe_guard {
+ public:
+  sigpipe_guard() noexcept {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+    sigset_t pending;
+    sigemptyset(&pending);
+    was_pending_ = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+  }
+  ~sigpipe_guard() {
+    const int saved = errno;
+    sigset_t pending;
+    sigemptyset(&pending);
+    if (!was_pending_ && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+      const timespec zero{0, 0};
+      while (sigtimedwait(&pipe_, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    errno = saved;
+  }
+  sigpipe_guard(const sigpipe_guard&) = delete;
+  sigpipe_guard& operator=(const sigpipe_guard&) = delete;
+
+ private:
+  sigset_t pipe_{}, old_{};
+  bool was_pending_ = false;
+};
 
 }  // namespace bulkhead::lv
 

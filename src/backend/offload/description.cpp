@@ -30,6 +30,9 @@ result<void> check_keys(const json& o, const std::string& path, std::initializer
   return {};
 }
 
+// The error with the JSON path in front of its message.
+error at(const std::string& path, const error& e) { return error(e.code(), path + ": " + e.message()); }
+
 std::string sub(const std::string& path, std::string_view key) {
   return path.empty() ? std::string(key) : path + "." + std::string(key);
 }
@@ -70,7 +73,7 @@ result<E> get_enum(const json& o, std::string_view key, const std::string& path,
   }
   if (!it->is_string()) return fail(errc::parse_error, sub(path, key) + ": expected a string");
   auto e = parse_enum<E>(it->get<std::string>());
-  if (!e) return fail(std::move(e.error()).in(sub(path, key)));
+  if (!e) return fail(at(sub(path, key), e.error()));
   return *e;
 }
 
@@ -167,7 +170,7 @@ result<uuid> get_uuid(const json& o, std::string_view key, const std::string& pa
   auto s = get_string(o, key, path, true);
   if (!s) return fail(std::move(s.error()));
   auto u = uuid::parse(*s);
-  if (!u) return fail(std::move(u.error()).in(sub(path, key)));
+  if (!u) return fail(at(sub(path, key), u.error()));
   return *u;
 }
 

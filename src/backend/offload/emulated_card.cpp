@@ -428,11 +428,13 @@ card_view emulated_card::snapshot(mono_time now) {
     fv.target = c.target;
     fv.queue_depth = c.queue_depth;
     if (c.type == function_type::virtio_net) {
-      fv.qos.rx = c.qos.rx;
-      fv.qos.tx = c.qos.tx;
+      fv.qos.rx_bandwidth = view_of(c.qos.rx.bandwidth);
+      fv.qos.tx_bandwidth = view_of(c.qos.tx.bandwidth);
+      fv.qos.rx_packets = view_of(c.qos.rx.packets);
+      fv.qos.tx_packets = view_of(c.qos.tx.packets);
     } else {
-      fv.qos.disk_bandwidth = c.qos.disk_bandwidth;
-      fv.qos.disk_iops = c.qos.disk_iops;
+      fv.qos.disk_bandwidth = view_of(c.qos.disk_bandwidth);
+      fv.qos.disk_iops = view_of(c.qos.disk_iops);
     }
     fv.counters = counters_of(f, t);
     v.functions.push_back(std::move(fv));

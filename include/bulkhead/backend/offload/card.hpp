@@ -172,11 +172,34 @@ struct function_counters {
   knob<nanoseconds> throttled_time;
 };
 
+// One bucket's QoS as read back; a knob is absent when the source does not
+// say (the Linux view knows a VF's rate but not its bucket size).
+template <class Amount, class Rate>
+struct rate_qos_view {
+  limit<Rate> rate = unlimited;
+  knob<Amount> burst;
+  knob<Amount> one_time_burst;
+  knob<Rate> guaranteed;
+  friend bool operator==(const rate_qos_view&, const rate_qos_view&) = default;
+};
+template <class Amount, class Rate>
+[[nodiscard]] rate_qos_view<Amount, Rate> view_of(const rate_qos<Amount, Rate>& q) {
+  rate_qos_view<Amount, Rate> v;
+  v.rate = q.bucket.rate;
+  if (q.bucket.rate.is_bounded()) {
+    v.burst = q.bucket.burst;
+    v.one_time_burst = q.bucket.one_time_burst;
+  }
+  v.guaranteed = q.guaranteed;
+  return v;
+}
+
 // The QoS as read back: each part is absent when the source cannot tell.
 struct function_qos_view {
-  knob<net_direction_qos> rx, tx;
-  knob<bandwidth_qos> disk_bandwidth;
-  knob<iops_qos> disk_iops;
+  knob<rate_qos_view<bytes, bytes_per_second>> rx_bandwidth, tx_bandwidth;
+  knob<rate_qos_view<packets, packets_per_second>> rx_packets, tx_packets;
+  knob<rate_qos_view<bytes, bytes_per_second>> disk_bandwidth;
+  knob<rate_qos_view<operations, ops_per_second>> disk_iops;
 };
 
 struct function_view {
@@ -189,7 +212,7 @@ struct function_view {
   std::optional<uuid> instance;       // bound instance, none when free
   std::string mac;                    // virtio-net: lower-case, "" when unknown
   std::string target;                 // the device name the instance sees ("eth0", "vda"), "" when unknown
-  std::uint32_t queue_depth = 0;      // requests the card queues per direction (emulated)
+  knob<std::uint32_t> queue_depth;    // requests the card queues per direction (emulated cards)
   function_qos_view qos;
   function_counters counters;
   std::vector<error> problems;  // what could not be read; the rest is valid
@@ -197,7 +220,12 @@ struct function_view {
 
 struct card_view {
   card_identity identity;
-  knob<card_capacity> capacity;  // absent when the source does not say
+  knob<card_capacity> capacity;  // emulated cards; absent in the Linux view
+  // The Linux view: SR-IOV totals of the card's physical functions
+  // (sriov_totalvfs, sriov_numvfs) and the link speed of its first physical
+  // network function (net/<if>/speed), when sysfs shows them.
+  knob<std::uint32_t> total_vfs, enabled_vfs;
+  knob<bytes_per_second> link_bandwidth;
   // Sums of guarantees of bound functions (emulated cards).
   knob<card_guarantees> guaranteed;
   std::vector<function_view> functions;

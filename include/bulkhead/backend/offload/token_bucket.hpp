@@ -8,8 +8,12 @@
 //
 // Exactness: tokens are held in nano-units (1 unit = 10^9 nano-units) in a
 // 128-bit balance; every elapsed nanosecond adds exactly `rate` nano-units, so
-// nothing is rounded, ever: over any interval the refill is exactly
-// rate x interval. There is no floating point and no refill tick; the rate
+// nothing is rounded: over any interval the refill is exactly rate x interval.
+// Time comes in whole nanoseconds, so a source that waits the (rounded-up)
+// time it was told finds the bucket up to one nanosecond's refill past the
+// point it became full; the cap keeps that part (less than one nanosecond's
+// refill and less than one unit) instead of discarding it, so a bucket no
+// bigger than one request loses nothing per wait. There is no floating point and no refill tick; the rate
 // achieved by a backlogged source is the configured rate to within one request
 // over any window, whatever the rate and bucket size (tests/integration
 // test_offload_accuracy, docs/offload.md).
@@ -86,6 +90,7 @@ class bucket_core {
     b.rate_ = rate;
     b.burst_ = burst;
     b.capacity_ = static_cast<i128>(burst) * nano;
+    b.cap_ = b.capacity_ + static_cast<i128>(rate < nano ? rate : nano) - 1;
     b.balance_ = b.capacity_;
     b.one_time_left_ = one_time_burst;
     b.last_ = to_ns(start);
@@ -169,6 +174,7 @@ class bucket_core {
     rate_ = rate;
     burst_ = burst;
     capacity_ = fresh->capacity_;
+    cap_ = fresh->cap_;
     if (balance_ > capacity_) balance_ = capacity_;
     return {};
   }
@@ -178,7 +184,8 @@ class bucket_core {
   [[nodiscard]] std::uint64_t available(mono_time now) const noexcept {
     const std::int64_t t = to_ns(now);
     const i128 bal = t > last_ ? refilled(t) : balance_;
-    return bal <= 0 ? 0 : static_cast<std::uint64_t>(bal / nano);
+    if (bal <= 0) return 0;
+    return static_cast<std::uint64_t>((bal > capacity_ ? capacity_ : bal) / nano);
   }
 
  private:
@@ -188,7 +195,8 @@ class bucket_core {
     if (t <= last_) return balance_;
     const i128 add = static_cast<i128>(static_cast<std::uint64_t>(t - last_)) * rate_;
     // Compare before adding: add can be large after a long idle period.
-    return add >= capacity_ - balance_ ? capacity_ : balance_ + add;
+    if (balance_ >= cap_) return balance_;
+    return add >= cap_ - balance_ ? cap_ : balance_ + add;
   }
   // ceil(deficit / rate) nanoseconds; deficit > 0.
   [[nodiscard]] std::int64_t wait_for(i128 deficit) const noexcept {
@@ -201,6 +209,7 @@ class bucket_core {
 
   i128 balance_ = 0;   // nano-units; negative = debt
   i128 capacity_ = 0;  // burst x 10^9
+  i128 cap_ = 0;       // capacity_ + less than one nanosecond's refill (see top)
   std::uint64_t rate_ = 1;
   std::uint64_t burst_ = 1;
   std::uint64_t one_time_left_ = 0;
