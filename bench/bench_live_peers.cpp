@@ -197,6 +197,53 @@ call run_bulkhead(libvirt_backend& be, pid_t lvd, bulkhead_count& counted) {
   return c;
 }
 
+// --- where bulkhead's time goes: its two kinds of libvirt calls, raw ---------------
+
+// The bulk stats call read_all() makes (the same groups), alone.
+call run_raw_stats(virConnectPtr c, pid_t lvd) {
+  call r;
+  const unsigned groups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON |
+                          VIR_DOMAIN_STATS_VCPU | VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
+  const auto l0 = threads_cpu_ns(lvd);
+  const auto c0 = process_cpu_ns();
+  const auto t0 = std::chrono::steady_clock::now();
+  virDomainStatsRecordPtr* recs = nullptr;
+  const int n = virConnectGetAllDomainStats(c, groups, &recs, 0);
+  if (n < 0) die("virConnectGetAllDomainStats failed");
+  for (int i = 0; i < n; ++i) r.counters += static_cast<std::size_t>(recs[i]->nparams);
+  virDomainStatsRecordListFree(recs);
+  const auto t1 = std::chrono::steady_clock::now();
+  r.wall_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  r.client_cpu_ms = static_cast<double>(process_cpu_ns() - c0) / 1e6;
+  r.libvirtd_cpu_ms = static_cast<double>(threads_cpu_ns(lvd) - l0) / 1e6;
+  r.numeric = r.counters;
+  return r;
+}
+
+// The per-domain calls read_all() adds: the live XML and whether persistent.
+call run_raw_xml(virConnectPtr c, pid_t lvd) {
+  call r;
+  const auto l0 = threads_cpu_ns(lvd);
+  const auto c0 = process_cpu_ns();
+  const auto t0 = std::chrono::steady_clock::now();
+  virDomainPtr* doms = nullptr;
+  const int n = virConnectListAllDomains(c, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+  if (n < 0) die("virConnectListAllDomains failed");
+  for (int i = 0; i < n; ++i) {
+    char* x = virDomainGetXMLDesc(doms[i], 0);
+    if (!x) die("virDomainGetXMLDesc failed");
+    std::free(x);
+    (void)virDomainIsPersistent(doms[i]);
+    virDomainFree(doms[i]);
+  }
+  std::free(doms);
+  const auto t1 = std::chrono::steady_clock::now();
+  r.wall_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  r.client_cpu_ms = static_cast<double>(process_cpu_ns() - c0) / 1e6;
+  r.libvirtd_cpu_ms = static_cast<double>(threads_cpu_ns(lvd) - l0) / 1e6;
+  return r;
+}
+
 // --- virsh domstats --raw ----------------------------------------------------------
 
 // Fields of `virsh domstats --raw`: lines "  key=value" under each
@@ -400,7 +447,7 @@ void print_row(const char* name, const summary& s) {
 
 int main(int argc, char** argv) {
   int rounds = 40, guests = 3, agent_seconds = 20;
-  bool show = false;
+  bool show = false, groups = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const auto next = [&] {
@@ -411,7 +458,8 @@ int main(int argc, char** argv) {
     else if (a == "--guests") guests = next();
     else if (a == "--agent-seconds") agent_seconds = next();
     else if (a == "--show-values") show = true;
-    else die("usage: bench_live_peers [--rounds N] [--guests N] [--agent-seconds N] [--show-values]");
+    else if (a == "--groups") groups = true;
+    else die("usage: bench_live_peers [--rounds N] [--guests N] [--agent-seconds N] [--show-values] [--groups]");
   }
   if (rounds < 1 || guests < 1 || guests > 3 || agent_seconds < 1)
     die("--rounds >= 1, --guests 1..3 (the live tests' limit), --agent-seconds >= 1");
@@ -455,18 +503,64 @@ int main(int argc, char** argv) {
       if (line.rfind("libvirt_", 0) == 0) std::printf("%s\n", line.c_str());
   }
 
-  std::vector<call> bh, vs, px;
+  virConnectPtr raw = virConnectOpenReadOnly(env.uri.c_str());
+  if (!raw) die("virConnectOpenReadOnly failed");
+  std::vector<call> bh, vs, px, rs, rx;
   for (int r = 0; r < rounds; ++r) {
     // Alternating, and rotating who goes first, so drift in the host's load
     // falls on every peer alike.
-    for (int k = 0; k < 3; ++k) {
-      switch ((r + k) % 3) {
+    for (int k = 0; k < 5; ++k) {
+      switch ((r + k) % 5) {
         case 0: bh.push_back(run_bulkhead(**be, lvd, bc)); break;
         case 1: vs.push_back(run_virsh(lvd, vout)); break;
         case 2: mall = 0; px.push_back(run_exporter(ex, lvd, mbody, mall)); break;
+        case 3: rs.push_back(run_raw_stats(raw, lvd)); break;
+        case 4: rx.push_back(run_raw_xml(raw, lvd)); break;
       }
     }
   }
+  if (groups) {  // each stats group of the bulk call alone, and an exporter-like per-domain read
+    struct group {
+      const char* name;
+      unsigned bits;
+    };
+    const group gl[] = {{"state", VIR_DOMAIN_STATS_STATE}, {"cpu-total", VIR_DOMAIN_STATS_CPU_TOTAL},
+                        {"balloon", VIR_DOMAIN_STATS_BALLOON}, {"vcpu", VIR_DOMAIN_STATS_VCPU},
+                        {"interface", VIR_DOMAIN_STATS_INTERFACE}, {"block", VIR_DOMAIN_STATS_BLOCK}};
+    std::printf("\nvirConnectGetAllDomainStats, one group at a time (median of %d, ms):", rounds);
+    for (const auto& gr : gl) {
+      std::vector<double> w;
+      for (int r = 0; r < rounds; ++r) {
+        virDomainStatsRecordPtr* recs = nullptr;
+        const auto t0 = std::chrono::steady_clock::now();
+        if (virConnectGetAllDomainStats(raw, gr.bits, &recs, 0) < 0) die("virConnectGetAllDomainStats failed");
+        w.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        virDomainStatsRecordListFree(recs);
+      }
+      std::sort(w.begin(), w.end());
+      std::printf(" %s %.2f", gr.name, w[w.size() / 2]);
+    }
+    std::vector<double> w;
+    for (int r = 0; r < rounds; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      virDomainPtr* doms = nullptr;
+      const int n = virConnectListAllDomains(raw, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+      for (int i = 0; i < n; ++i) {
+        virDomainInfo info{};
+        virDomainGetInfo(doms[i], &info);
+        virDomainBlockStatsStruct bs{};
+        virDomainBlockStats(doms[i], "vda", &bs, sizeof bs);
+        std::free(virDomainGetXMLDesc(doms[i], 0));
+        virDomainFree(doms[i]);
+      }
+      std::free(doms);
+      w.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(w.begin(), w.end());
+    std::printf("\nper domain virDomainGetInfo + virDomainBlockStats(vda) + virDomainGetXMLDesc (what the exporter calls): %.2f ms\n",
+                w[w.size() / 2]);
+  }
+  virConnectClose(raw);
   const auto b = summarize(bh), v = summarize(vs), p = summarize(px);
   std::printf("\n%d rounds, alternating; times in ms (wall: median and p90; CPU: mean per call)\n", rounds);
   std::printf("%-10s %9s %9s %11s %11s %11s %9s %9s\n", "peer", "wall", "wall p90", "client CPU", "libvirtd CPU",
@@ -476,6 +570,12 @@ int main(int argc, char** argv) {
   print_row("exporter", p);
   std::printf("  bulkhead values: %zu usage counters and gauges + %zu spec knobs; exporter: %zu samples in all, %zu libvirt_*\n",
               bc.usage, bc.spec, mall, p.counters);
+  const auto rs_s = summarize(rs), rx_s = summarize(rx);
+  std::printf("where bulkhead's time goes (the same libvirt calls, raw C API, same rounds):\n");
+  print_row("  stats", rs_s);
+  print_row("  xml", rx_s);
+  std::printf("  (stats: virConnectGetAllDomainStats with read_all's groups, %zu typed parameters; xml: virDomainGetXMLDesc\n"
+              "   + virDomainIsPersistent of each running domain)\n", rs_s.counters);
   std::printf("\nratios (peer / bulkhead): wall virsh %.2fx, exporter %.2fx; total CPU virsh %.2fx, exporter %.2fx\n",
               v.wall_median / b.wall_median, p.wall_median / b.wall_median,
               (v.client_cpu_mean + v.libvirtd_cpu_mean) / (b.client_cpu_mean + b.libvirtd_cpu_mean),

@@ -70,6 +70,8 @@ TEST_CASE("--demo prints a table that fits 80 columns") {
   CHECK(rows >= 12);
   for (auto name : {"payments-db", "batch-etl-01", "nfv-router", "ci-runner", "legacy-app"})
     CHECK(r.out.find(name) != std::string::npos);
+  CHECK(r.out.find("bare_metal") != std::string::npos);
+  CHECK(r.out.find("card 0000:3b:00.0") != std::string::npos);
   CHECK(r.out.find("NAME") != std::string::npos);
   CHECK(r.out.find("vm_offload") != std::string::npos);
   CHECK(r.out.find("shutoff") != std::string::npos);
@@ -143,6 +145,24 @@ TEST_CASE("--demo --json follows the documented contract") {
   CHECK(off.at("usage").at("cpu_time_ns").is_null());
   CHECK(find_instance(doc, "legacy-app").at("tenant").is_null());
   CHECK(find_instance(doc, "ci-runner").at("tenant") == "7e5b2c4a-9f31-4d2e-8c6b-1a2b3c4d5e6f");
+  // The demo's emulated offload card: bare-metal instances beside the VMs,
+  // and the card with its functions.
+  std::size_t metal = 0;
+  for (const auto& i : doc.at("instances")) metal += i.at("kind") == "bare_metal";
+  CHECK(metal >= 3);
+  REQUIRE(doc.at("sources").size() == 2);
+  CHECK(doc.at("sources")[1].at("kind") == "offload");
+  CHECK(doc.at("sources")[1].at("ok") == true);
+  REQUIRE(doc.at("cards").size() == 1);
+  CHECK(doc.at("cards")[0].at("functions").size() >= 8);
+  for (const auto& i : doc.at("instances"))
+    if (i.at("kind") == "bare_metal") {
+      CHECK(i.at("isolation") == "bare_metal");
+      CHECK(i.at("isolation_modes").at("net_bandwidth") == "hardware");
+      CHECK(i.at("isolation_modes").at("cpu") == "dedicated");
+      CHECK(i.at("quota").at("interfaces").size() >= 1);
+      CHECK(i.at("usage").at("interfaces").size() >= 1);
+    }
 }
 
 TEST_CASE("a source that cannot be reached: exit 1, others still printed") {

@@ -93,6 +93,10 @@ json to_json(const std::vector<source_view>& sources) {
       fails.push_back(std::move(j));
     }
   }
+  json cards = json::array();
+  for (const auto& s : sources)
+    for (const auto& c : s.cards) cards.push_back(c);
+  doc["cards"] = std::move(cards);
   doc["hosts"] = std::move(hosts);
   doc["sources"] = std::move(srcs);
   doc["instances"] = std::move(insts);
@@ -106,51 +110,70 @@ std::string state_text(instance_state s) {
 
 void print_table(const std::vector<source_view>& sources) {
   using inspect::fit;
+  // One summary line per source, then one table of every instance.
+  std::vector<const instance_reading*> rows;
   for (const auto& s : sources) {
-    if (!s.host && s.err) continue;
     std::size_t running = 0;
     for (const auto& i : s.instances) running += i.info.state == instance_state::running;
-    if (s.host) {
-      const std::string label = s.kind + " ";
-      std::string where = inspect::fit_middle(s.uri, 79 - label.size());
-      while (!where.empty() && where.back() == ' ') where.pop_back();
-      std::printf("%s%s\n", label.c_str(), where.c_str());
-      std::printf("%u CPUs, %zu NUMA node%s, %s memory; %zu instances, %zu running\n", s.host->cpus, s.host->numa.size(),
-                  s.host->numa.size() == 1 ? "" : "s", inspect::human_bytes(s.host->memory.count()).c_str(),
+    const std::string label = s.kind + " ";
+    std::string where = inspect::fit_middle(s.uri, 79 - label.size());
+    while (!where.empty() && where.back() == ' ') where.pop_back();
+    std::printf("%s%s\n", label.c_str(), where.c_str());
+    if (s.host)
+      std::printf("  %u CPUs, %zu NUMA node%s, %s memory; %zu instances, %zu running\n", s.host->cpus,
+                  s.host->numa.size(), s.host->numa.size() == 1 ? "" : "s",
+                  inspect::human_bytes(s.host->memory.count()).c_str(), s.instances.size(), running);
+    for (const auto& c : s.cards) {
+      std::size_t bound = 0, total = 0;
+      for (const auto& f : c.value("functions", json::array())) {
+        ++total;
+        bound += !f.value("instance", json()).is_null();
+      }
+      std::printf("  card %s: %zu functions, %zu bound; %zu instances, %zu running\n",
+                  inspect::printable(c.value("pci_address", std::string("?"))).c_str(), total, bound,
                   s.instances.size(), running);
     }
-    std::printf("%s %s %s %s %s %s %s %s %s\n", fit("NAME", 14).c_str(), fit("TENANT", 8).c_str(),
-                fit("CLASS", 6).c_str(), fit("ISOLATION", 10).c_str(), fit("STATE", 7).c_str(),
-                fit("VCPU", 4, true).c_str(), fit("CPU CAP", 7, true).c_str(), fit("MEM LIM", 7, true).c_str(),
-                fit("CPU TIME", 8, true).c_str());
-    for (const auto& r : s.instances) {
-      const auto& i = r.info;
-      const auto& q = r.enforced;
-      std::string vcpu = "-";
-      if (q.cpu.vcpus) {
-        vcpu = std::to_string(*q.cpu.vcpus);
-        if (q.cpu.max_vcpus && *q.cpu.max_vcpus != *q.cpu.vcpus) vcpu += "/" + std::to_string(*q.cpu.max_vcpus);
-      }
-      std::string cap = "-";
-      if (auto c = vm_cpu_cap(q.cpu)) cap = c->is_bounded() ? inspect::cores_percent(c->value().count()) : "none";
-      std::string mem = "-";
-      if (q.memory.hard_limit)
-        mem = q.memory.hard_limit->is_bounded() ? inspect::human_bytes(q.memory.hard_limit->value().count()) : "none";
-      const std::string cpu = r.usage.cpu_time ? inspect::cpu_time(static_cast<std::uint64_t>(r.usage.cpu_time->count())) : "-";
-      std::printf("%s %s %s %s %s %s %s %s %s\n", inspect::fit_middle(i.name, 14).c_str(),
-                  inspect::fit_middle(i.tenant.value_or("-"), 8).c_str(),
-                  fit(i.qos ? std::string(to_string(*i.qos)) : "-", 6).c_str(),
-                  fit(std::string(to_string(i.isolation)), 10).c_str(), fit(state_text(i.state), 7).c_str(),
-                  fit(vcpu, 4, true).c_str(), fit(cap, 7, true).c_str(), fit(mem, 7, true).c_str(),
-                  fit(cpu, 8, true).c_str());
+    if (s.err) std::printf("  ! %s\n", inspect::printable(s.err->describe()).c_str());
+    for (const auto& r : s.instances) rows.push_back(&r);
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const instance_reading* a, const instance_reading* b) {
+    return std::tie(a->info.name, a->info.id.id) < std::tie(b->info.name, b->info.id.id);
+  });
+  std::printf("%s %s %s %s %s %s %s %s %s\n", fit("NAME", 14).c_str(), fit("TENANT", 8).c_str(),
+              fit("CLASS", 6).c_str(), fit("ISOLATION", 10).c_str(), fit("STATE", 7).c_str(),
+              fit("VCPU", 4, true).c_str(), fit("CPU CAP", 7, true).c_str(), fit("MEM LIM", 7, true).c_str(),
+              fit("CPU TIME", 8, true).c_str());
+  for (const auto* rp : rows) {
+    const auto& r = *rp;
+    const auto& i = r.info;
+    const auto& q = r.enforced;
+    std::string vcpu = "-";
+    if (q.cpu.vcpus) {
+      vcpu = std::to_string(*q.cpu.vcpus);
+      if (q.cpu.max_vcpus && *q.cpu.max_vcpus != *q.cpu.vcpus) vcpu += "/" + std::to_string(*q.cpu.max_vcpus);
     }
+    std::string cap = "-";
+    if (i.modes.get(resource_kind::cpu) == isolation_mode::dedicated && i.kind == instance_kind::bare_metal)
+      cap = "board";  // its own compute board: nothing shared to cap
+    else if (auto c = vm_cpu_cap(q.cpu))
+      cap = c->is_bounded() ? inspect::cores_percent(c->value().count()) : "none";
+    std::string mem = "-";
+    if (q.memory.hard_limit)
+      mem = q.memory.hard_limit->is_bounded() ? inspect::human_bytes(q.memory.hard_limit->value().count()) : "none";
+    const std::string cpu =
+        r.usage.cpu_time ? inspect::cpu_time(static_cast<std::uint64_t>(r.usage.cpu_time->count())) : "-";
+    std::printf("%s %s %s %s %s %s %s %s %s\n", inspect::fit_middle(i.name, 14).c_str(),
+                inspect::fit_middle(i.tenant.value_or("-"), 8).c_str(),
+                fit(i.qos ? std::string(to_string(*i.qos)) : "-", 6).c_str(),
+                fit(std::string(to_string(i.isolation)), 10).c_str(), fit(state_text(i.state), 7).c_str(),
+                fit(vcpu, 4, true).c_str(), fit(cap, 7, true).c_str(), fit(mem, 7, true).c_str(),
+                fit(cpu, 8, true).c_str());
+  }
+  for (const auto& s : sources)
     for (const auto& f : s.failures)
       std::printf("! %s: %s\n", inspect::printable(f.name).c_str(), inspect::printable(f.why.describe()).c_str());
-    std::printf("\n");
-  }
   std::printf("CPU CAP: CFS quota over all vCPUs, %% of one CPU. MEM LIM: memtune hard limit.\n");
 }
-
 
 // --- the journal's totals (--journal) ----------------------------------------
 
@@ -293,6 +316,8 @@ int main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<inspect::source>> opened;
   for (const auto& u : uris) opened.push_back(inspect::libvirt_source(u));
+  // The demo host's bare-metal instances sit behind an emulated offload card.
+  if (demo) opened.push_back(inspect::offload_card_source(fs::absolute(demo_dir() / "card.json").string()));
 
   if (vm.count("watch")) {
     if (format != "table") {

@@ -5,6 +5,8 @@
 #include <tuple>
 
 #include "bulkhead/backend/libvirt.hpp"
+#include "bulkhead/backend/offload.hpp"
+#include "bulkhead/backend/offload/json.hpp"
 #include "bulkhead/detail/text.hpp"
 
 namespace bulkhead::inspect {
@@ -63,7 +65,50 @@ class libvirt_src final : public source {
   std::unique_ptr<libvirt_backend> b_;
 };
 
+class offload_src final : public source {
+ public:
+  explicit offload_src(std::string path) : path_(std::move(path)) {}
+
+  source_view read() override {
+    source_view v;
+    v.kind = "offload";
+    v.uri = path_;
+    if (!b_) {
+      auto b = offload_backend::from_description_file(path_);
+      if (!b) {
+        v.err = std::move(b.error());
+        return v;
+      }
+      b_ = std::move(*b);
+    }
+    v.uri = b_->source();
+    auto all = b_->read_all();
+    if (!all) {
+      v.err = std::move(all.error());
+      return v;
+    }
+    v.instances = std::move(all->instances);
+    v.failures = std::move(all->failures);
+    std::sort(v.instances.begin(), v.instances.end(), [](const instance_reading& a, const instance_reading& b) {
+      return std::tie(a.info.name, a.info.id.id) < std::tie(b.info.name, b.info.id.id);
+    });
+    auto cards = b_->cards();
+    if (!cards) {
+      v.err = std::move(cards.error());
+      return v;
+    }
+    for (const auto& c : *cards) v.cards.push_back(offload::card_json(c));
+    return v;
+  }
+
+ private:
+  std::string path_;
+  std::unique_ptr<offload_backend> b_;
+};
+
 }  // namespace
+
+std::unique_ptr<source> offload_card_source(std::string path) { return std::make_unique<offload_src>(std::move(path)); }
 
 std::unique_ptr<source> libvirt_source(std::string uri) { return std::make_unique<libvirt_src>(std::move(uri)); }
 

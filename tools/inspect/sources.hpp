@@ -9,6 +9,7 @@
 
 #include "bulkhead/backend/backend.hpp"
 #include "bulkhead/error.hpp"
+#include <nlohmann/json.hpp>
 
 namespace bulkhead::inspect {
 
@@ -20,6 +21,7 @@ struct source_view {
   std::optional<host_capacity> host;
   std::vector<instance_reading> instances;
   std::vector<instance_failure> failures;
+  nlohmann::json cards = nlohmann::json::array();  // offload cards with their functions
 };
 
 // A source kept open across reads (--watch reads the same sources again and
@@ -32,5 +34,9 @@ class source {
 
 // libvirt at `uri` ("" for libvirt's default), read-only.
 [[nodiscard]] std::unique_ptr<source> libvirt_source(std::string uri);
+
+// An emulated offload card from its JSON description (docs/offload-card.md),
+// as the demo host has.
+[[nodiscard]] std::unique_ptr<source> offload_card_source(std::string description_path);
 
 }  // namespace bulkhead::inspect

@@ -15,13 +15,14 @@
 
 namespace bulkhead::detail {
 
-// The text made safe to quote in a message: at most 64 bytes, control and
-// non-ASCII bytes shown as \xNN.
-[[nodiscard]] inline std::string quote(std::string_view s) {
+// The text made safe to quote in a message: at most `max` bytes (64 by
+// default: input values; paths use quote_path), control and non-ASCII bytes
+// shown as \xNN.
+[[nodiscard]] inline std::string quote(std::string_view s, std::size_t max = 64) {
   std::string out = "'";
   std::size_t n = 0;
   for (unsigned char c : s) {
-    if (n++ == 64) {
+    if (n++ == max) {
       out += "...";
       break;
     }
@@ -37,6 +38,10 @@ namespace bulkhead::detail {
   out += "'";
   return out;
 }
+
+// A path quoted whole (up to 4096 bytes): the part that matters is usually
+// at its end.
+[[nodiscard]] inline std::string quote_path(std::string_view s) { return quote(s, 4096); }
 
 [[nodiscard]] constexpr std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r'))

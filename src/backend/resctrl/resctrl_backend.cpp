@@ -204,12 +204,20 @@ std::string knob_for(const std::string& resource, std::uint32_t domain) {
          std::to_string(domain) + "]";
 }
 
+// The group name of an instance, checked. The uuid is the name's (a SHA-1:
+// the last answer is remembered).
 result<std::string> group_name(const instance_info& i) {
   if (auto v = validate_name(i.name, "resctrl group name"); !v) return fail(std::move(v.error()));
   if (reserved(i.name)) return fail(errc::invalid_argument, "resctrl group name " + detail::quote(i.name) + " is reserved");
-  if (!i.id.id.is_nil() && !(i.id.id == task_uuid(i.name)))
+  thread_local std::string last_name;
+  thread_local uuid last_uuid;
+  if (!i.id.id.is_nil() && !(last_name == i.name && last_uuid == i.id.id) && !(i.id.id == task_uuid(i.name)))
     return fail(errc::invalid_argument, "instance " + i.id.id.to_string() + " is not resctrl group " +
                                             detail::quote(i.name) + " (whose uuid is " + task_uuid(i.name).to_string() + ")");
+  if (!i.id.id.is_nil()) {
+    last_name = i.name;
+    last_uuid = i.id.id;
+  }
   return i.name;
 }
 
@@ -261,8 +269,8 @@ result<group_state> read_group(const impl_t& im, const std::string& name) {
   const std::string prefix = name.empty() ? "" : name + "/";
   auto t = im.fs->read(prefix + "schemata");
   if (!t) return fail(std::move(t.error()));
-  auto s = parse_schemata(*t, im.fs->path() + "/" + prefix + "schemata");
-  if (!s) return fail(std::move(s.error()));
+  auto s = parse_schemata(*t, "schemata");
+  if (!s) return fail(std::move(s.error()).in(im.fs->path() + (name.empty() ? std::string() : "/" + name)));
   g.schemata = std::move(*s);
   if (!name.empty()) {
     auto m = im.fs->read(prefix + "mode");
