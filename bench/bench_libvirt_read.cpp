@@ -5,6 +5,8 @@
 //   BM_BulkheadReadAll    libvirt_backend::read_all(): every domain, spec and every counter
 //   BM_BulkheadParseOnly  bulkhead's own work: parsing the 1,000 domain XMLs
 //   BM_InspectJsonProcess bulkhead-inspect --json as a whole process (includes libvirt's open)
+//   BM_InspectOpenMetricsProcess  the same with --format openmetrics
+//   BM_InspectVersionProcess      start-up: bulkhead-inspect --version, beside /bin/true
 //
 // Run: ./build-rel/bench/bench_libvirt_read   (BULKHEAD_INSPECT=path/to/bulkhead-inspect for the last)
 #include <benchmark/benchmark.h>
@@ -176,6 +178,39 @@ void BM_InspectJsonProcess(benchmark::State& state) {
     if (run_quiet(argv) != 0) state.SkipWithError("bulkhead-inspect failed");
 }
 BENCHMARK(BM_InspectJsonProcess)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
+void BM_InspectOpenMetricsProcess(benchmark::State& state) {
+  const char* tool = std::getenv("BULKHEAD_INSPECT");
+  if (!tool) {
+    state.SkipWithError("set BULKHEAD_INSPECT to the bulkhead-inspect binary");
+    return;
+  }
+  const std::vector<std::string> argv{tool, "--uri", uri(), "--format", "openmetrics"};
+  for (auto _ : state)
+    if (run_quiet(argv) != 0) state.SkipWithError("bulkhead-inspect failed");
+}
+BENCHMARK(BM_InspectOpenMetricsProcess)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
+// Start-up: the whole process for --version (dynamic loading of libbulkhead,
+// libvirt, Boost.Program_options included).
+void BM_InspectVersionProcess(benchmark::State& state) {
+  const char* tool = std::getenv("BULKHEAD_INSPECT");
+  if (!tool) {
+    state.SkipWithError("set BULKHEAD_INSPECT to the bulkhead-inspect binary");
+    return;
+  }
+  const std::vector<std::string> argv{tool, "--version"};
+  for (auto _ : state)
+    if (run_quiet(argv) != 0) state.SkipWithError("bulkhead-inspect failed");
+}
+BENCHMARK(BM_InspectVersionProcess)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime();
+
+// The same baseline for start-up: a process that does nothing.
+void BM_TrueProcess(benchmark::State& state) {
+  const std::vector<std::string> argv{"/bin/true"};
+  for (auto _ : state) run_quiet(argv);
+}
+BENCHMARK(BM_TrueProcess)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime();
 
 }  // namespace
 
