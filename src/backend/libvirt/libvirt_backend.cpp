@@ -212,6 +212,19 @@ have from_record(const params& ps, const parsed_domain& p, usage_sample& u) {
 // are recorded in `partial`; the rest is still read.
 void per_domain(virConnectPtr conn, virDomainPtr dom, const parsed_domain& p, const have& h, usage_sample& u,
                 std::vector<error>& partial) {
+  // virDomainGetInfo at most once, for whichever fallback needs it.
+  std::optional<virDomainInfo> info_cache;
+  const auto info = [&]() -> const virDomainInfo* {
+    if (!info_cache) {
+      virDomainInfo i{};
+      if (virDomainGetInfo(dom, &i) != 0) {
+        virResetLastError();
+        return nullptr;
+      }
+      info_cache = i;
+    }
+    return &*info_cache;
+  };
   if (!h.cpu) {
     virTypedParameter tp[8];
     std::memset(tp, 0, sizeof tp);
@@ -225,10 +238,8 @@ void per_domain(virConnectPtr conn, virDomainPtr dom, const parsed_domain& p, co
     } else {
       partial.push_back(lv::last_error(conn, errc::io_error, "cpu stats"));
     }
-    if (!u.cpu_time) {
-      virDomainInfo info{};
-      if (virDomainGetInfo(dom, &info) == 0) u.cpu_time = nsk(info.cpuTime);
-    }
+    if (!u.cpu_time)
+      if (const auto* i = info()) u.cpu_time = nsk(i->cpuTime);
   }
   if (!h.vcpu && p.spec.cpu.vcpus) {
     std::vector<virVcpuInfo> infos(*p.spec.cpu.vcpus);
@@ -250,10 +261,8 @@ void per_domain(virConnectPtr conn, virDomainPtr dom, const parsed_domain& p, co
       if (st[i].tag == VIR_DOMAIN_MEMORY_STAT_AVAILABLE) u.memory_available = kib_to_bytes(st[i].val);
     }
     if (n < 0) virResetLastError();
-    if (!u.memory_current) {
-      virDomainInfo info{};
-      if (virDomainGetInfo(dom, &info) == 0) u.memory_current = kib_to_bytes(info.memory);
-    }
+    if (!u.memory_current)
+      if (const auto* i = info()) u.memory_current = kib_to_bytes(i->memory);
   }
   if (!h.block) {
     for (const auto& d : p.disks) {
