@@ -1,6 +1,8 @@
 // libvirt XML to bulkhead's vocabulary; contract in
 // bulkhead/backend/libvirt_xml.hpp.
 #include <algorithm>
+#include <charconv>
+#include <type_traits>
 
 #include "bulkhead/backend/libvirt_xml.hpp"
 #include "bulkhead/detail/text.hpp"
@@ -27,39 +29,80 @@ struct ctx {
   }
 };
 
+// The decoded text of a leaf element: a view into the document when there is
+// nothing to decode (the common case), an owned string otherwise.
+struct leaf_text {
+  std::string owned;
+  std::string_view view;
+};
+result<leaf_text> text_of(const ctx& c, const element& e) {
+  leaf_text t;
+  const auto raw = e.raw_text();
+  if (raw.find_first_of("&<") == std::string_view::npos) {
+    t.view = raw;
+    return t;
+  }
+  auto d = e.text();
+  if (!d) return fail(std::move(d.error()).in(c.where));
+  t.owned = std::move(*d);
+  t.view = t.owned;
+  return t;
+}
+
+// Integers: a fast path with no allocation; the descriptive error is built
+// only when the text is bad.
+template <class I>
+result<I> integer_of(const ctx& c, const element& e, std::string_view text, std::string_view attr) {
+  const auto t = detail::trim(text);
+  I v{};
+  const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v, 10);
+  if (!t.empty() && ec == std::errc{} && p == t.data() + t.size()) return v;
+  const std::string what = "<" + std::string(e.qname()) + (attr.empty() ? "" : " " + std::string(attr)) + ">";
+  auto r = std::is_signed_v<I> ? result<I>(detail::parse_i64(t, what)) : result<I>(detail::parse_u64(t, what));
+  if (r) return fail(errc::parse_error, what + ": " + detail::quote(t) + " is not an integer");  // unreachable in practice
+  return fail(std::move(r.error()).in(c.where));
+}
+
 result<std::uint64_t> u64_text(const ctx& c, const element& e) {
-  auto t = e.text();
-  if (!t) return fail(std::move(t.error()).in(c.where));
-  auto v = detail::parse_u64(detail::trim(*t), "<" + std::string(e.qname()) + ">");
-  if (!v) return fail(std::move(v.error()).in(c.where));
-  return *v;
+  auto t = text_of(c, e);
+  if (!t) return fail(std::move(t.error()));
+  return integer_of<std::uint64_t>(c, e, t->view, {});
 }
 result<std::int64_t> i64_text(const ctx& c, const element& e) {
-  auto t = e.text();
-  if (!t) return fail(std::move(t.error()).in(c.where));
-  auto v = detail::parse_i64(detail::trim(*t), "<" + std::string(e.qname()) + ">");
-  if (!v) return fail(std::move(v.error()).in(c.where));
-  return *v;
+  auto t = text_of(c, e);
+  if (!t) return fail(std::move(t.error()));
+  return integer_of<std::int64_t>(c, e, t->view, {});
 }
 result<std::uint64_t> u64_attr(const ctx& c, const element& e, std::string_view name) {
-  auto v = detail::parse_u64(e.raw_attr(name), "<" + std::string(e.qname()) + " " + std::string(name) + ">");
-  if (!v) return fail(std::move(v.error()).in(c.where));
-  return *v;
+  return integer_of<std::uint64_t>(c, e, e.raw_attr(name), name);
 }
 
 result<bytes> scaled(const ctx& c, const element& e) {
-  auto t = e.text();
-  if (!t) return fail(std::move(t.error()).in(c.where));
-  auto b = parse_scaled_bytes(detail::trim(*t), e.raw_attr("unit"), "<" + std::string(e.qname()) + ">");
+  auto t = text_of(c, e);
+  if (!t) return fail(std::move(t.error()));
+  const auto unit = e.raw_attr("unit");
+  // Fast path: a plain number in a known unit.
+  std::uint64_t v = 0;
+  const auto n = detail::trim(t->view);
+  const auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), v, 10);
+  if (!n.empty() && ec == std::errc{} && p == n.data() + n.size()) {
+    std::uint64_t factor = 0;
+    if (unit.empty() || unit == "KiB" || unit == "k" || unit == "K") factor = kib_factor;
+    else if (unit == "b" || unit == "bytes") factor = 1;
+    if (factor != 0)
+      if (auto r = detail::mul_u64(v, factor)) return bytes{*r};
+  }
+  auto b = parse_scaled_bytes(n, unit, "<" + std::string(e.qname()) + ">");
   if (!b) return fail(std::move(b.error()).in(c.where));
   return *b;
 }
 
 result<limit<bytes>> memtune_value(const ctx& c, const element& e) {
-  auto t = e.text();
-  if (!t) return fail(std::move(t.error()).in(c.where));
+  auto t = text_of(c, e);
+  if (!t) return fail(std::move(t.error()));
   const auto unit = e.raw_attr("unit");
-  if ((unit.empty() || unit == "KiB" || unit == "k") && detail::trim(*t) == std::to_string(memtune_unlimited_kib))
+  static const std::string unlimited_text = std::to_string(memtune_unlimited_kib);
+  if ((unit.empty() || unit == "KiB" || unit == "k") && detail::trim(t->view) == unlimited_text)
     return limit<bytes>{unlimited};
   auto b = scaled(c, e);
   if (!b) return fail(std::move(b.error()));
