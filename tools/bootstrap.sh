@@ -6,7 +6,17 @@
 #   bash tools/bootstrap.sh test   install what is missing, build, and run
 #                                  every test suite (what .ci/run does)
 #
-# Environment: BUILD_DIR (default: build), JOBS (default: 2).
+# `test` runs every suite in BUILD_DIR, then the hardening runs (issue 9,
+# docs/fuzzing.md), each in a build dir of its own beside it:
+#   BUILD_DIR-san   AddressSanitizer + UndefinedBehaviorSanitizer (g++):
+#                   the unit, integration and crash suites;
+#   BUILD_DIR-tsan  ThreadSanitizer (g++): the tests with threads;
+#   BUILD_DIR-fuzz  clang-16 with libFuzzer: the fuzz suite.
+# Only the libraries and tests a run needs are built there. Any sanitizer
+# report fails the run. Each dir's meson-logs/testlog*.json is counted by
+# .ci/run. HARDENING=0 skips the three.
+#
+# Environment: BUILD_DIR (default: build), JOBS (default: 2), HARDENING (1).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,5 +77,94 @@ say "running every test suite"
 meson test -C "$build" --num-processes "$jobs" --print-errorlogs || status=$?
 if [ -f tests/live/harness.sh ]; then
   bash tests/live/harness.sh teardown "$build" || true
+fi
+
+# --- hardening (issue 9): sanitizer builds and the fuzz suite ------------------
+# A sanitizer report must fail the run even when the process that printed it
+# (a child a test started) exited 0: every test log is also scanned, and the
+# scan is recorded as one more result (meson-logs/testlog-scan.json).
+san_pattern='ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|: runtime error: |WARNING: ThreadSanitizer|SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer|ThreadSanitizer|LeakSanitizer)'
+
+# scan DIR LABEL: records whether DIR's test log holds a sanitizer report.
+scan_reports() {
+  local dir=$1 label=$2 result=OK
+  if [ ! -f "$dir/meson-logs/testlog.txt" ]; then
+    result=ERROR
+  elif grep -q -E "$san_pattern" "$dir/meson-logs/testlog.txt"; then
+    result=FAIL
+    say "$label: sanitizer report in $dir/meson-logs/testlog.txt:"
+    grep -n -E "$san_pattern" "$dir/meson-logs/testlog.txt" | head -n 20 >&2
+  fi
+  printf '{"name": "%s: no sanitizer report in any test log", "result": "%s", "duration": 0}\n' \
+    "$label" "$result" >"$dir/meson-logs/testlog-scan.json"
+  [ "$result" = OK ]
+}
+
+# tests_of DIR SUITE...: the names of the tests of those suites (meson test --list).
+tests_of() {
+  local dir=$1
+  shift
+  local args=()
+  for s in "$@"; do args+=(--suite "$s"); done
+  meson test -C "$dir" --list "${args[@]}" 2>/dev/null | sed -n 's|^[^ ]* / ||p'
+}
+
+# setup_dir DIR ARGS...: configures DIR once (a later run reuses it).
+setup_dir() {
+  local dir=$1
+  shift
+  [ -f "$dir/build.ninja" ] && return 0
+  say "configuring $dir ($*)"
+  meson setup "$dir" "$@" >"${dir}.setup.log" 2>&1 || { cat "${dir}.setup.log" >&2; return 1; }
+  rm -f "${dir}.setup.log"
+}
+
+if [ "${HARDENING:-1}" != 0 ]; then
+  san=${build}-san tsan=${build}-tsan fuzz=${build}-fuzz
+  for d in "$san" "$tsan" "$fuzz"; do rm -f "$d"/meson-logs/testlog*.json "$d"/meson-logs/testlog.txt; done
+
+  # ASan + UBSan: unit, integration and crash suites, except install_consumers
+  # (it installs and builds consumer programs: packaging, not library code).
+  start=$SECONDS
+  if setup_dir "$san" -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+       -Dbenchmarks=disabled; then
+    mapfile -t san_tests < <(tests_of "$san" unit integration crash | grep -v -x install_consumers)
+    say "ASan+UBSan: ${#san_tests[@]} tests in $san"
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      meson test -C "$san" --num-processes "$jobs" --print-errorlogs "${san_tests[@]}" || status=1
+    scan_reports "$san" "ASan+UBSan" || status=1
+  else
+    status=1
+  fi
+  say "ASan+UBSan took $((SECONDS - start)) s"
+
+  # TSan: the tests where threads share state: the ledger under contention,
+  # the journal's group commit (its committer thread, with the accountant in
+  # accounting_journal, and many appenders, a checkpointer and readers at
+  # once in journal_group_commit).
+  start=$SECONDS
+  if setup_dir "$tsan" -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false \
+       -Dbenchmarks=disabled -Dtool=disabled; then
+    tsan_tests=(ledger_concurrency accounting_journal journal_group_commit)
+    say "TSan: ${tsan_tests[*]} in $tsan"
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+      meson test -C "$tsan" --num-processes "$jobs" --print-errorlogs "${tsan_tests[@]}" || status=1
+    scan_reports "$tsan" "TSan" || status=1
+  else
+    status=1
+  fi
+  say "TSan took $((SECONDS - start)) s"
+
+  # libFuzzer: every target for -Dfuzz_seconds (30) over a copy of its corpus.
+  start=$SECONDS
+  if CC=clang-16 CXX=clang++-16 setup_dir "$fuzz" -Dbuildtype=debugoptimized -Dfuzz=enabled -Db_lundef=false \
+       -Dbenchmarks=disabled -Dtool=disabled; then
+    say "fuzz suite in $fuzz"
+    meson test -C "$fuzz" --suite fuzz --num-processes "$jobs" --print-errorlogs || status=1
+    scan_reports "$fuzz" "fuzz" || status=1
+  else
+    status=1
+  fi
+  say "fuzz took $((SECONDS - start)) s"
 fi
 exit $status

@@ -682,6 +682,27 @@ std::optional<fs::path> domain_cgroup(pid_t qemu_pid, std::string_view v1_contro
   return std::nullopt;
 }
 
+std::optional<nanoseconds> vcpu_throttled(pid_t qemu_pid, unsigned vcpu) {
+  const std::string sub = "vcpu" + std::to_string(vcpu);
+  if (auto d = domain_cgroup(qemu_pid, "cpu")) {
+    std::ifstream in(*d / sub / "cpu.stat");
+    for (std::string key; in >> key;) {
+      std::uint64_t v = 0;
+      in >> v;
+      if (key == "throttled_time") return nanoseconds{static_cast<std::int64_t>(v)};
+    }
+  }
+  if (auto d = domain_cgroup(qemu_pid, "")) {
+    std::ifstream in(*d / sub / "cpu.stat");
+    for (std::string key; in >> key;) {
+      std::uint64_t v = 0;
+      in >> v;
+      if (key == "throttled_usec") return nanoseconds{static_cast<std::int64_t>(v) * 1000};
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<nanoseconds> cgroup_cpu_usage(pid_t qemu_pid) {
   if (auto d = domain_cgroup(qemu_pid, "cpuacct")) {
     std::ifstream in(*d / "cpuacct.usage");

@@ -220,6 +220,14 @@ struct vcpu_stats {
 // that hierarchy is the root (libvirt did not use it) or it is not mounted.
 [[nodiscard]] std::optional<std::filesystem::path> domain_cgroup(pid_t qemu_pid, std::string_view v1_controller);
 
+// The time the cgroup libvirt puts vCPU `vcpu` in (vcpu<N> below the
+// domain's group in the hierarchy holding the cpu controller) was throttled
+// by its CFS quota: cgroup v1 cpu.stat throttled_time (ns) or v2 throttled_usec
+// (Documentation/scheduler/sched-bwc.rst). A thread of a throttled group stays
+// queued, so this time is also in the thread's run-queue wait (schedstat
+// run_delay, libvirt's vcpu.<n>.delay). nullopt when there is no such group.
+[[nodiscard]] std::optional<nanoseconds> vcpu_throttled(pid_t qemu_pid, unsigned vcpu);
+
 // CPU usage of the cgroup holding a QEMU process's domain, read from the
 // kernel: cgroup v1 cpuacct.usage when the process sits in a non-root cpuacct
 // group, else cgroup v2 cpu.stat usage_usec; the emulator/vcpuN sub-group

@@ -99,8 +99,10 @@ constexpr void split(std::string_view s, char sep, F&& f) {
   }
 }
 
-// True when s is valid UTF-8 (no overlongs, no surrogates, max U+10FFFF).
-[[nodiscard]] constexpr bool is_utf8(std::string_view s) noexcept {
+// The length of the longest prefix of s that is valid UTF-8 (no overlongs,
+// no surrogates, max U+10FFFF): s.size() when all of s is; else the offset
+// of the first bad sequence.
+[[nodiscard]] constexpr std::size_t utf8_valid_prefix(std::string_view s) noexcept {
   std::size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -119,19 +121,22 @@ constexpr void split(std::string_view s, char sep, F&& f) {
       n = 3;
       cp = c & 0x07;
     } else {
-      return false;
+      return i;
     }
-    if (i + n >= s.size()) return false;  // truncated sequence
+    if (i + n >= s.size()) return i;  // truncated sequence
     for (std::size_t k = 1; k <= n; ++k) {
       const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
+      if ((cc & 0xc0) != 0x80) return i;
       cp = (cp << 6) | (cc & 0x3f);
     }
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return false;
-    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return i;
+    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
     i += n + 1;
   }
-  return true;
+  return i;
 }
+
+// True when s is valid UTF-8 (no overlongs, no surrogates, max U+10FFFF).
+[[nodiscard]] constexpr bool is_utf8(std::string_view s) noexcept { return utf8_valid_prefix(s) == s.size(); }
 
 }  // namespace bulkhead::detail

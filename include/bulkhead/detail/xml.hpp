@@ -9,6 +9,9 @@
 // subset. Namespaces are resolved on request by walking xmlns declarations.
 //
 // Errors are errc::parse_error naming the byte offset and what was expected.
+// The input must be UTF-8 (what libvirt writes; XML 1.0 section 4.3.3): any
+// other byte sequence is an error at its offset, so no name, attribute or
+// text handed on can carry bytes a JSON or OpenMetrics export cannot print.
 // Limits (depth, node count) keep hostile input bounded.
 //
 // Thread-safety: a document is immutable after parse().
@@ -180,6 +183,8 @@ inline result<document> document::parse(std::string_view s, limits lim) {
     i = p + end.size();
     return true;
   };
+  if (const auto good = utf8_valid_prefix(s); good != s.size())
+    return err(good, "bytes that are not UTF-8 (" + quote(s.substr(good, 8)) + ")");
   bool seen_root = false;
   while (i < s.size()) {
     if (s[i] != '<') {
