@@ -188,7 +188,7 @@ TEST_CASE("bulkhead reconnects after libvirtd is killed and restarted, records t
       }
     }
     if (!restarter.joinable() && t0 - killed_at >= 1500ms) {
-      restarter = std::thread([&] {
+      restarter = std::jthread([&] {
         started_ok = start_libvirtd(env);
         for (int i = 0; i < 3000; ++i) {  // up to 60 s
           if (virConnectPtr c = virConnectOpen(env.uri.c_str())) {

@@ -18,7 +18,9 @@
 
 #include "bulkhead/accounting/journal.hpp"
 #include "bulkhead/accounting/rollup_json.hpp"
+#include "bulkhead/backend/drift.hpp"
 #include "bulkhead/backend/libvirt.hpp"
+#include "bulkhead/export/spec_json.hpp"
 #include "bulkhead/export/json.hpp"
 #include "bulkhead/export/metrics.hpp"
 #include "format.hpp"
@@ -172,7 +174,79 @@ void print_table(const std::vector<source_view>& sources) {
   for (const auto& s : sources)
     for (const auto& f : s.failures)
       std::printf("! %s: %s\n", inspect::printable(f.name).c_str(), inspect::printable(f.why.describe()).c_str());
+  // Knobs the backends cannot enforce, so "unlimited" is never mistaken for
+  // "not supported".
+  for (const auto& s : sources) {
+    std::set<std::string> u;
+    for (const auto& r : s.instances) u.insert(r.unsupported.begin(), r.unsupported.end());
+    if (u.empty()) continue;
+    std::string line = "unsupported on " + s.kind + ":";
+    for (const auto& k : u) line += " " + k;
+    std::printf("%s\n", inspect::fit(line, 79).c_str());
+  }
   std::printf("CPU CAP: CFS quota over all vCPUs, %% of one CPU. MEM LIM: memtune hard limit.\n");
+}
+
+// --- drift (--desired) ---------------------------------------------------------
+
+std::set<std::string> matched_keys(const std::vector<source_view>& sources, const spec_json::desired_specs& specs) {
+  std::set<std::string> used;
+  for (const auto& s : sources)
+    for (const auto& r : s.instances)
+      for (const auto& [k, spec] : specs)
+        if (&spec == spec_json::find_desired(specs, r.info)) used.insert(k);
+  return used;
+}
+
+void add_drift_json(json& doc, const std::vector<source_view>& sources, const spec_json::desired_specs& specs,
+                    const std::string& file) {
+  std::map<std::string, const instance_reading*> by_uuid;
+  for (const auto& s : sources)
+    for (const auto& r : s.instances) by_uuid[r.info.id.id.to_string()] = &r;
+  for (auto& i : doc["instances"]) {
+    const auto* r = by_uuid[i["uuid"].get<std::string>()];
+    const quota_spec* want = r ? spec_json::find_desired(specs, r->info) : nullptr;
+    if (!want) {
+      i["drift"] = nullptr;
+      continue;
+    }
+    const auto d = compare(*want, *r);
+    json differs = json::array();
+    for (const auto& k : d.differs) differs.push_back({{"knob", k.knob}, {"desired", k.desired}, {"actual", k.actual}});
+    json errors = json::array();
+    for (const auto& e : d.read_errors) errors.push_back(e.describe());
+    i["drift"] = {{"clean", d.clean()}, {"differs", std::move(differs)}, {"unsupported", d.unsupported},
+                  {"read_errors", std::move(errors)}};
+  }
+  const auto used = matched_keys(sources, specs);
+  json unmatched = json::array();
+  for (const auto& [k, spec] : specs)
+    if (!used.count(k)) unmatched.push_back(k);
+  doc["desired"] = {{"file", file}, {"specs", specs.size()}, {"not_matched", std::move(unmatched)}};
+}
+
+void print_drift(const std::vector<source_view>& sources, const spec_json::desired_specs& specs, const std::string& file) {
+  std::printf("\ndrift from %s\n", inspect::fit_middle(file, 60).c_str());
+  std::size_t clean = 0, drifted = 0;
+  for (const auto& s : sources)
+    for (const auto& r : s.instances) {
+      const quota_spec* want = spec_json::find_desired(specs, r.info);
+      if (!want) continue;
+      const auto d = compare(*want, r);
+      if (d.differs.empty() && d.unsupported.empty()) {
+        ++clean;
+        continue;
+      }
+      ++drifted;
+      std::printf("%s\n", inspect::fit(r.info.name, 79).c_str());
+      for (const auto& k : d.differs)
+        std::printf("%s\n", inspect::fit("  " + k.knob + ": desired " + k.desired + ", actual " + k.actual, 79).c_str());
+      for (const auto& k : d.unsupported)
+        std::printf("%s\n", inspect::fit("  " + k + ": desired, but not supported on " + r.info.source, 79).c_str());
+    }
+  const auto used = matched_keys(sources, specs);
+  std::printf("%zu as desired, %zu drifted, %zu desired spec(s) matched no instance\n", clean, drifted,
+              specs.size() - used.size());
 }
 
 // --- the journal's totals (--journal) ----------------------------------------
@@ -260,6 +334,8 @@ int main(int argc, char** argv) {
        "prometheus (text format 0.0.4, for node_exporter's textfile collector); metric names: docs/metrics.md")
       ("journal", po::value<std::string>()->value_name("DIR"),
        "add the totals accounted in bulkhead's journal at DIR (read-only: the journal is never changed)")
+      ("desired", po::value<std::string>()->value_name("FILE"),
+       "compare what is enforced with the desired specs in FILE (docs/desired-spec.md) and show drift knob by knob")
       ("watch", "live view refreshed in place (keys: c cpu, m memory, d disk, w network, n name, q quit); "
                 "plain periodic tables when stdout is not a terminal; honours NO_COLOR")
       ("interval", po::value<std::string>()->value_name("SECONDS")->default_value("2"),
@@ -355,6 +431,18 @@ int main(int argc, char** argv) {
     else journal_error = std::move(jv.error());
   }
 
+  std::optional<spec_json::desired_specs> desired;
+  std::string desired_file;
+  if (vm.count("desired")) {
+    desired_file = vm["desired"].as<std::string>();
+    auto d = spec_json::read_desired_file(desired_file);
+    if (!d) {
+      std::fprintf(stderr, "bulkhead-inspect: --desired: %s\n", d.error().describe().c_str());
+      return exit_usage;
+    }
+    desired = std::move(*d);
+  }
+
   int rc = exit_ok;
   if (journal_error) {
     rc = exit_source_failed;
@@ -384,6 +472,7 @@ int main(int argc, char** argv) {
   if (format == "json") {
     auto doc = to_json(sources);
     if (!journal_dir.empty()) add_journal_json(doc, journal_dir, journal, journal_error);
+    if (desired) add_drift_json(doc, sources, *desired, desired_file);
     std::cout << doc.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
   } else if (format == "openmetrics" || format == "prometheus") {
     std::vector<metrics_export::source> ms;
@@ -393,6 +482,7 @@ int main(int argc, char** argv) {
                                                                     : metrics_export::format::prometheus);
   } else {
     print_table(sources);
+    if (desired) print_drift(sources, *desired, desired_file);
     if (journal) print_accounted(sources, *journal, journal_dir);
   }
   std::cout.flush();
