@@ -114,6 +114,19 @@ inline std::string fit(std::string_view s, std::size_t width, bool right = false
   return right ? pad + t : t + pad;
 }
 
+// Words after `head`, wrapped at `width` columns; continuation lines are
+// indented by two spaces. Nothing is cut: every word is printed whole.
+inline std::vector<std::string> wrap_words(std::string_view head, const std::vector<std::string>& words,
+                                           std::size_t width) {
+  std::vector<std::string> lines{printable(head)};
+  for (const auto& w : words) {
+    const std::string t = printable(w);
+    if (columns(lines.back()) + 1 + columns(t) > width && columns(lines.back()) > 2) lines.emplace_back(" ");
+    lines.back() += " " + t;
+  }
+  return lines;
+}
+
 // 1536 -> "1.5K", binary units, one decimal below 10.
 inline std::string human_bytes(std::uint64_t b) {
   static constexpr const char* units[] = {"B", "K", "M", "G", "T", "P", "E"};

@@ -39,7 +39,9 @@ using inspect::source_view;
 
 namespace {
 
-constexpr int exit_ok = 0, exit_source_failed = 1, exit_usage = 2;
+// Exit status (bulkhead-inspect.1): 3 only with --desired, when every source
+// was read and some instance is not as desired.
+constexpr int exit_ok = 0, exit_source_failed = 1, exit_usage = 2, exit_drift = 3;
 
 // The demo host's files: next to the source tree for a build-tree binary,
 // under the installed data directory otherwise; BULKHEAD_DEMO_DIR overrides.
@@ -180,9 +182,8 @@ void print_table(const std::vector<source_view>& sources) {
     std::set<std::string> u;
     for (const auto& r : s.instances) u.insert(r.unsupported.begin(), r.unsupported.end());
     if (u.empty()) continue;
-    std::string line = "unsupported on " + s.kind + ":";
-    for (const auto& k : u) line += " " + k;
-    std::printf("%s\n", inspect::fit(line, 79).c_str());
+    for (const auto& line : inspect::wrap_words("unsupported on " + s.kind + ":", {u.begin(), u.end()}, 79))
+      std::printf("%s\n", line.c_str());
   }
   std::printf("CPU CAP: CFS quota over all vCPUs, %% of one CPU. MEM LIM: memtune hard limit.\n");
 }
@@ -215,7 +216,7 @@ void add_drift_json(json& doc, const std::vector<source_view>& sources, const sp
     for (const auto& k : d.differs) differs.push_back({{"knob", k.knob}, {"desired", k.desired}, {"actual", k.actual}});
     json errors = json::array();
     for (const auto& e : d.read_errors) errors.push_back(e.describe());
-    i["drift"] = {{"clean", d.clean()}, {"differs", std::move(differs)}, {"unsupported", d.unsupported},
+    i["drift"] = {{"clean", d.differs.empty() && d.unsupported.empty() && d.read_errors.empty()}, {"differs", std::move(differs)}, {"unsupported", d.unsupported},
                   {"read_errors", std::move(errors)}};
   }
   const auto used = matched_keys(sources, specs);
@@ -225,24 +226,36 @@ void add_drift_json(json& doc, const std::vector<source_view>& sources, const sp
   doc["desired"] = {{"file", file}, {"specs", specs.size()}, {"not_matched", std::move(unmatched)}};
 }
 
+bool any_drift(const std::vector<source_view>& sources, const spec_json::desired_specs& specs) {
+  for (const auto& s : sources)
+    for (const auto& r : s.instances)
+      if (const quota_spec* want = spec_json::find_desired(specs, r.info)) {
+        const auto d = compare(*want, r);
+        if (!d.differs.empty() || !d.unsupported.empty() || !d.read_errors.empty()) return true;
+      }
+  return false;
+}
+
 void print_drift(const std::vector<source_view>& sources, const spec_json::desired_specs& specs, const std::string& file) {
-  std::printf("\ndrift from %s\n", inspect::fit_middle(file, 60).c_str());
+  std::printf("\ndrift from %s\n", inspect::printable(file).c_str());
   std::size_t clean = 0, drifted = 0;
   for (const auto& s : sources)
     for (const auto& r : s.instances) {
       const quota_spec* want = spec_json::find_desired(specs, r.info);
       if (!want) continue;
       const auto d = compare(*want, r);
-      if (d.differs.empty() && d.unsupported.empty()) {
+      if (d.differs.empty() && d.unsupported.empty() && d.read_errors.empty()) {
         ++clean;
         continue;
       }
       ++drifted;
-      std::printf("%s\n", inspect::fit(r.info.name, 79).c_str());
+      std::printf("%s\n", inspect::printable(r.info.name).c_str());
       for (const auto& k : d.differs)
-        std::printf("%s\n", inspect::fit("  " + k.knob + ": desired " + k.desired + ", actual " + k.actual, 79).c_str());
+        std::printf("%s\n", inspect::printable("  " + k.knob + ": desired " + k.desired + ", actual " + k.actual).c_str());
       for (const auto& k : d.unsupported)
-        std::printf("%s\n", inspect::fit("  " + k + ": desired, but not supported on " + r.info.source, 79).c_str());
+        std::printf("%s\n", inspect::printable("  " + k + ": desired, but not supported on " + r.info.source).c_str());
+      for (const auto& e : d.read_errors)
+        std::printf("%s\n", inspect::printable("  cannot compare: " + e.describe()).c_str());
     }
   const auto used = matched_keys(sources, specs);
   std::printf("%zu as desired, %zu drifted, %zu desired spec(s) matched no instance\n", clean, drifted,
@@ -354,11 +367,13 @@ int main(int argc, char** argv) {
   }
   if (vm.count("help")) {
     std::cout << "Usage: bulkhead-inspect [--uri URI ...] [--demo] [--format table|json|openmetrics|prometheus]\n"
+                 "                        [--journal DIR] [--desired FILE]\n"
                  "       bulkhead-inspect [--uri URI ...] [--demo] --watch [--interval SECONDS] [--count N]\n"
                  "Read-only view of a host's instances, their isolation, quotas and usage.\n\n"
               << opts
               << "\nExit status: 0 every source was read; 1 a source failed (the others are still\n"
-                 "printed, the failure is on stderr and in the JSON 'sources'); 2 bad usage.\n";
+                 "printed, the failure is on stderr and in the JSON 'sources'); 2 bad usage\n"
+                 "(including an unreadable --desired file); 3 with --desired, some instance drifted.\n";
     return exit_ok;
   }
   if (vm.count("version")) {
@@ -395,6 +410,12 @@ int main(int argc, char** argv) {
   // The demo host's bare-metal instances sit behind an emulated offload card.
   if (demo) opened.push_back(inspect::offload_card_source(fs::absolute(demo_dir() / "card.json").string()));
 
+  if (vm.count("desired") && (vm.count("watch") || (format != "table" && format != "json"))) {
+    std::fprintf(stderr, "bulkhead-inspect: --desired shows drift in the table or in --format json; it does not "
+                         "combine with %s\n",
+                 vm.count("watch") ? "--watch" : ("--format " + format).c_str());
+    return exit_usage;
+  }
   if (vm.count("watch")) {
     if (format != "table") {
       std::fprintf(stderr, "bulkhead-inspect: --watch shows a table; it does not combine with --format %s\n", format.c_str());
@@ -469,6 +490,7 @@ int main(int argc, char** argv) {
                    detail::quote(s.uri.empty() ? "(default)" : s.uri).c_str(), s.err->describe().c_str());
     }
   }
+  if (desired && rc == exit_ok && any_drift(sources, *desired)) rc = exit_drift;
   if (format == "json") {
     auto doc = to_json(sources);
     if (!journal_dir.empty()) add_journal_json(doc, journal_dir, journal, journal_error);
