@@ -142,9 +142,13 @@ result<resctrl_info> read_info(const resctrl_fs& fs, bool mbps) {
       if (*m == 0 || !cbm_contiguous(*m))
         return fail(errc::parse_error, fs.path() + "/" + p + "cbm_mask: " + mask_text(*m) + " is not a run of ways");
       c.cbm_mask = *m;
-      auto mb = u32(read_num(fs, p + "min_cbm_bits", false), p + "min_cbm_bits");
+      auto mb = u32(read_num(fs, p + "min_cbm_bits", false), fs.path() + "/" + p + "min_cbm_bits");
       if (!mb) return fail(std::move(mb.error()));
       c.min_cbm_bits = std::max<std::uint32_t>(*mb, 1);
+      // Wider than the cache: no mask could ever be valid (found by fuzzing).
+      if (c.min_cbm_bits > c.ways())
+        return fail(errc::parse_error, fs.path() + "/" + p + "min_cbm_bits: " + std::to_string(*mb) + " is more than the " +
+                                           std::to_string(c.ways()) + " ways of cbm_mask " + mask_text(c.cbm_mask));
       auto nc = u32(read_num(fs, p + "num_closids", false), p + "num_closids");
       if (!nc) return fail(std::move(nc.error()));
       c.num_closids = *nc;
