@@ -204,7 +204,8 @@ inline std::string apply_record(rollup& st, record_type type, const char* p, std
       else value = amount;
       if (!r.ok || r.left() != 0) return "delta record does not decode";
       if (flags & ~(delta_flag::all | f_explicit_start | f_explicit_value)) return "delta record has unknown flags";
-      if (dur == 0 || dur > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() - start) || start < 0)
+      // start < 0 first: max() - start overflows for a negative start (found by fuzzing).
+      if (start < 0 || dur == 0 || dur > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() - start))
         return "delta record has an invalid interval";
       d.start = mono_from_ns(start);
       d.end = mono_from_ns(start + static_cast<std::int64_t>(dur));

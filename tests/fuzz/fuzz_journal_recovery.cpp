@@ -109,8 +109,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       fuzz::expect_clear(w.error(), "journal::open");
       fuzz::expect(w.error().code() == errc::corrupt, "journal::open failed other than corrupt: " + w.error().describe());
       fuzz::expect(view->report.corruption.has_value(), "open() found corruption that open_read_only() did not");
+      const auto first_error = w.error().describe();
       w = journal::open(dir.string(), opt);
-      if (!w) fuzz::broken("a second open() after quarantine failed: " + w.error().describe());
+      if (!w)
+        fuzz::broken("a second open() after quarantine failed: " + w.error().describe() + "\nthe first open() said: " +
+                     first_error);
     } else {
       fuzz::expect(!view->report.corruption, "open_read_only() reported corruption that open() accepted");
     }
