@@ -6,12 +6,18 @@
 //   BM_BulkheadParseOnly  bulkhead's own work: parsing the 1,000 domain XMLs
 //   BM_InspectJsonProcess bulkhead-inspect --json as a whole process (includes libvirt's open)
 //   BM_InspectOpenMetricsProcess  the same with --format openmetrics
-//   BM_InspectVersionProcess      start-up: bulkhead-inspect --version, beside /bin/true
+//   BM_VirshOpenProcess           reference: virsh -r -c <node> uri (a fresh process's open only)
+//   BM_VirshListProcess           peer: virsh -r -c <node> list --all (libvirt's open + list)
+//   BM_InspectVersionProcess      start-up: bulkhead-inspect --version, beside
+//   BM_VirshVersionProcess        virsh --version (the same libvirt.so) and
+//   BM_TrueProcess                /bin/true
+// Process benchmarks report the child's CPU time (wait4) as child_cpu_ms.
 //
 // Run: ./build-rel/bench/bench_libvirt_read   (BULKHEAD_INSPECT=path/to/bulkhead-inspect for the last)
 #include <benchmark/benchmark.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -152,64 +158,81 @@ void BM_BulkheadParseOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_BulkheadParseOnly)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
-int run_quiet(const std::vector<std::string>& argv) {
+// Runs argv with stdout to /dev/null; adds the child's CPU time (user + sys,
+// from wait4) to *child_cpu.
+int run_quiet(const std::vector<std::string>& argv, double* child_cpu = nullptr) {
   const pid_t pid = fork();
   if (pid == 0) {
     std::freopen("/dev/null", "w", stdout);
     std::vector<char*> a;
     for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
     a.push_back(nullptr);
-    execv(a[0], a.data());
+    execvp(a[0], a.data());
     _exit(127);
   }
   int st = 0;
-  waitpid(pid, &st, 0);
+  rusage ru{};
+  wait4(pid, &st, 0, &ru);
+  if (child_cpu)
+    *child_cpu += static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                  static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-void BM_InspectJsonProcess(benchmark::State& state) {
-  const char* tool = std::getenv("BULKHEAD_INSPECT");
-  if (!tool) {
-    state.SkipWithError("set BULKHEAD_INSPECT to the bulkhead-inspect binary");
-    return;
-  }
-  const std::vector<std::string> argv{tool, "--uri", uri(), "--json"};
+// Runs a process per iteration; reports its CPU time as child_cpu_ms.
+void process_bench(benchmark::State& state, const std::vector<std::string>& argv, const char* what) {
+  double cpu = 0;
   for (auto _ : state)
-    if (run_quiet(argv) != 0) state.SkipWithError("bulkhead-inspect failed");
+    if (run_quiet(argv, &cpu) != 0) state.SkipWithError(what);
+  state.counters["child_cpu_ms"] = benchmark::Counter(cpu * 1e3, benchmark::Counter::kAvgIterations);
 }
-BENCHMARK(BM_InspectJsonProcess)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
+const char* inspect_tool(benchmark::State& state) {
+  const char* tool = std::getenv("BULKHEAD_INSPECT");
+  if (!tool) state.SkipWithError("set BULKHEAD_INSPECT to the bulkhead-inspect binary");
+  return tool;
+}
+
+void BM_InspectJsonProcess(benchmark::State& state) {
+  if (const char* tool = inspect_tool(state))
+    process_bench(state, {tool, "--uri", uri(), "--json"}, "bulkhead-inspect failed");
+}
+BENCHMARK(BM_InspectJsonProcess)->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
 
 void BM_InspectOpenMetricsProcess(benchmark::State& state) {
-  const char* tool = std::getenv("BULKHEAD_INSPECT");
-  if (!tool) {
-    state.SkipWithError("set BULKHEAD_INSPECT to the bulkhead-inspect binary");
-    return;
-  }
-  const std::vector<std::string> argv{tool, "--uri", uri(), "--format", "openmetrics"};
-  for (auto _ : state)
-    if (run_quiet(argv) != 0) state.SkipWithError("bulkhead-inspect failed");
+  if (const char* tool = inspect_tool(state))
+    process_bench(state, {tool, "--uri", uri(), "--format", "openmetrics"}, "bulkhead-inspect failed");
 }
-BENCHMARK(BM_InspectOpenMetricsProcess)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK(BM_InspectOpenMetricsProcess)->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+
+// Reference for the tool's overhead: a fresh libvirt client process that only
+// opens the node read-only (virsh uri), paying libvirt's open as the tool does.
+void BM_VirshOpenProcess(benchmark::State& state) {
+  process_bench(state, {"virsh", "-r", "-c", uri(), "uri"}, "virsh uri failed");
+}
+BENCHMARK(BM_VirshOpenProcess)->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+
+// Peer: virsh opening the same node and listing every domain.
+void BM_VirshListProcess(benchmark::State& state) {
+  process_bench(state, {"virsh", "-r", "-c", uri(), "list", "--all"}, "virsh list failed");
+}
+BENCHMARK(BM_VirshListProcess)->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
 
 // Start-up: the whole process for --version (dynamic loading of libbulkhead,
-// libvirt, Boost.Program_options included).
+// libvirt and its dependency closure, Boost.Program_options included).
 void BM_InspectVersionProcess(benchmark::State& state) {
-  const char* tool = std::getenv("BULKHEAD_INSPECT");
-  if (!tool) {
-    state.SkipWithError("set BULKHEAD_INSPECT to the bulkhead-inspect binary");
-    return;
-  }
-  const std::vector<std::string> argv{tool, "--version"};
-  for (auto _ : state)
-    if (run_quiet(argv) != 0) state.SkipWithError("bulkhead-inspect failed");
+  if (const char* tool = inspect_tool(state)) process_bench(state, {tool, "--version"}, "bulkhead-inspect failed");
 }
 BENCHMARK(BM_InspectVersionProcess)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime();
 
-// The same baseline for start-up: a process that does nothing.
-void BM_TrueProcess(benchmark::State& state) {
-  const std::vector<std::string> argv{"/bin/true"};
-  for (auto _ : state) run_quiet(argv);
+// Peer for start-up: another libvirt client, virsh --version (same libvirt.so).
+void BM_VirshVersionProcess(benchmark::State& state) {
+  process_bench(state, {"virsh", "--version"}, "virsh --version failed");
 }
+BENCHMARK(BM_VirshVersionProcess)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime();
+
+// Baseline for start-up: a process that does nothing.
+void BM_TrueProcess(benchmark::State& state) { process_bench(state, {"/bin/true"}, "/bin/true failed"); }
 BENCHMARK(BM_TrueProcess)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime();
 
 }  // namespace

@@ -1,7 +1,8 @@
 // bulkhead-inspect: a read-only view of a host's instances, their isolation,
 // their quotas and their usage. Data to stdout, diagnostics to stderr.
 // Exit codes: 0 every source read; 1 a source failed (the rest still
-// printed); 2 bad usage.
+// printed); 2 bad usage; 3 drift found (--desired). Built as a module that
+// launcher.cpp loads (see there why).
 #include <unistd.h>
 
 #include <algorithm>
@@ -334,7 +335,8 @@ void print_accounted(const std::vector<source_view>& sources, const accounting::
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// The tool's entry point, called by launcher.cpp once this module is loaded.
+extern "C" __attribute__((visibility("default"))) int bulkhead_inspect_main(int argc, char** argv) {
   po::options_description opts("Options");
   opts.add_options()
       ("uri", po::value<std::vector<std::string>>()->composing(),
