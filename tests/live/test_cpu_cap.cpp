@@ -31,6 +31,7 @@
 #include <thread>
 
 #include "live_bulkhead.hpp"
+#include "vcpu_priority.hpp"
 
 using namespace bulkhead;
 using namespace bulkhead::test;
@@ -78,6 +79,9 @@ TEST_CASE("bulkhead caps a burning guest's vCPU at 25% and 50% of a core, then l
   const auto inst = live::find_instance(*be, g);
   live::counter_meter vcpu(*be, inst, "vcpu/0/time_ns");
   const pid_t pid = g.qemu_pid();
+  const live::vcpu_priority priority(pid);
+  MESSAGE("cpu.shares raised to " << cpu_shares_max << " for the test on: "
+                                  << (priority.raised().empty() ? std::string("nothing (no v1 cpu group found)") : priority.raised()));
   REQUIRE_MESSAGE(live::vcpu_throttled(pid, 0).has_value(), "no vcpu0 cgroup with cpu.stat for the guest");
   REQUIRE(live::read_vcpu_stats(g.domain()).delay.has_value());  // libvirt reports vcpu.0.delay
 

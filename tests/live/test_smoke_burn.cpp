@@ -7,12 +7,16 @@
 // 3 s windows, up to 6 of them, and the best one must exceed 80%; and in every
 // window the vCPU thread must have been runnable (on a CPU, or queued for one)
 // more than 80% of the time, which shows the guest burns however busy the host is.
+// The groups on the vCPU's path get the most cpu.shares for the test
+// (vcpu_priority.hpp), so builds in the root group do not hold it at half a
+// core; a window in which the host still held it is reported as such.
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <thread>
 
 #include "live_guest.hpp"
+#include "vcpu_priority.hpp"
 
 using namespace bulkhead;
 using namespace bulkhead::test;
@@ -25,6 +29,9 @@ TEST_CASE("a guest burning its vCPU uses more than 80% of a core") {
   const auto boot = g.wait_ready();
   MESSAGE("boot to /init (" << live::to_string(env.accel) << "): " << boot.count() << " ms");
   const pid_t pid = g.qemu_pid();
+  const live::vcpu_priority priority(pid);
+  MESSAGE("cpu.shares raised to " << cpu_shares_max << " for the test on: "
+                                  << (priority.raised().empty() ? std::string("nothing (no v1 cpu group found)") : priority.raised()));
 
   millicores best{0}, best_queued{0};
   for (int window = 1; window <= 6 && best <= millicores{800}; ++window) {

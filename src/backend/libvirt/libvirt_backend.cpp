@@ -155,11 +155,20 @@ have from_record(const params& ps, const parsed_domain& p, usage_sample& u) {
   if (auto maxv = ps.uint("vcpu.maximum")) {
     h.vcpu = true;
     u.vcpu_time.assign(*maxv, nanoseconds{0});
+    // Up to the highest vCPU libvirt gave a time for (offline vCPUs past it
+    // have none). A time of 0 is a reading, not an absence: a vCPU that has
+    // not run yet (the first sample after a start) must be the meter's
+    // baseline at 0, or what it runs before the next sample is never
+    // accounted.
+    std::size_t reported = 0;
     for (unsigned i = 0; i < *maxv; ++i) {
       std::snprintf(key, sizeof key, "vcpu.%u.time", i);
-      if (auto t = nsk(ps.ull(key))) u.vcpu_time[i] = *t;
+      if (auto t = nsk(ps.ull(key))) {
+        u.vcpu_time[i] = *t;
+        reported = i + 1;
+      }
     }
-    while (!u.vcpu_time.empty() && u.vcpu_time.back().count() == 0) u.vcpu_time.pop_back();
+    u.vcpu_time.resize(reported);
   }
   if (auto count = ps.uint("block.count")) {
     h.block = true;
