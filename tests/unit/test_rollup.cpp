@@ -30,10 +30,14 @@ TEST_CASE("flatten names every counter the sample has, and none it lacks") {
   usage_sample s;
   s.cpu_time = 5s;
   s.vcpu_time = {1s, 2s};
+  s.vcpu_wait = {3ms};
+  s.vcpu_delay = {4ms, 5ms};
   disk_counters d;
   d.target = "vda";
   d.read_bytes = bytes{100};
   d.write_requests = operations{3};
+  d.flush_requests = operations{4};
+  d.write_time = 6ms;
   s.disks.push_back(d);
   interface_counters n;
   n.mac = "52:54:00:aa:bb:cc";
@@ -49,8 +53,11 @@ TEST_CASE("flatten names every counter the sample has, and none it lacks") {
   const auto f = flatten(s);
   const std::vector<counter_value> want{
       {"cpu_time_ns", 5'000'000'000},      {"vcpu/0/time_ns", 1'000'000'000},
-      {"vcpu/1/time_ns", 2'000'000'000},   {"disk/vda/write_requests", 3},
-      {"disk/vda/read_bytes", 100},        {"net/52:54:00:aa:bb:cc/rx_bytes", 7},
+      {"vcpu/1/time_ns", 2'000'000'000},   {"vcpu/0/wait_ns", 3'000'000},
+      {"vcpu/0/delay_ns", 4'000'000},      {"vcpu/1/delay_ns", 5'000'000},
+      {"disk/vda/write_requests", 3},      {"disk/vda/read_bytes", 100},
+      {"disk/vda/flush_requests", 4},      {"disk/vda/write_time_ns", 6'000'000},
+      {"net/52:54:00:aa:bb:cc/rx_bytes", 7},
       {"net/52:54:00:aa:bb:cc/tx_packets", 2}, {"net/testnet0/tx_bytes", 9},
   };
   CHECK(f == want);
@@ -64,6 +71,9 @@ TEST_CASE("flatten names every counter the sample has, and none it lacks") {
   CHECK(classify("net/52:54:00:aa:bb:cc/rx_bytes", series_kind::usage) == counter_class::net_rx_bytes);
   CHECK(classify("net/testnet0/tx_bytes", series_kind::usage) == counter_class::net_tx_bytes);
   CHECK(classify("vcpu/0/time_ns", series_kind::usage) == counter_class::other);
+  CHECK(classify("vcpu/0/delay_ns", series_kind::usage) == counter_class::other);
+  CHECK(classify("disk/vda/write_time_ns", series_kind::usage) == counter_class::other);
+  CHECK(classify("disk/vda/flush_requests", series_kind::usage) == counter_class::other);
   CHECK(classify("alloc/vcpus", series_kind::allocation) == counter_class::vcpus);
   CHECK(classify("alloc/memory_bytes", series_kind::allocation) == counter_class::memory_bytes);
 }

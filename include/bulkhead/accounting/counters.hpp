@@ -71,6 +71,10 @@ inline void flatten(const usage_sample& s, std::vector<counter_value>& out) {
   opt("", "", "cpu_system_ns", s.cpu_system);
   for (std::size_t i = 0; i < s.vcpu_time.size(); ++i)
     put("vcpu/", std::to_string(i), "time_ns", counters_detail::raw(s.vcpu_time[i]));
+  for (std::size_t i = 0; i < s.vcpu_wait.size(); ++i)
+    put("vcpu/", std::to_string(i), "wait_ns", counters_detail::raw(s.vcpu_wait[i]));
+  for (std::size_t i = 0; i < s.vcpu_delay.size(); ++i)
+    put("vcpu/", std::to_string(i), "delay_ns", counters_detail::raw(s.vcpu_delay[i]));
   opt("", "", "cpu_nr_periods", s.cpu_nr_periods);
   opt("", "", "cpu_nr_throttled", s.cpu_nr_throttled);
   opt("", "", "cpu_throttled_ns", s.cpu_throttled_time);
@@ -84,6 +88,10 @@ inline void flatten(const usage_sample& s, std::vector<counter_value>& out) {
     opt("disk/", d.target, "errors", d.errors);
     opt("disk/", d.target, "throttled_requests", d.throttled_requests);
     opt("disk/", d.target, "throttled_ns", d.throttled_time);
+    opt("disk/", d.target, "flush_requests", d.flush_requests);
+    opt("disk/", d.target, "read_time_ns", d.read_time);
+    opt("disk/", d.target, "write_time_ns", d.write_time);
+    opt("disk/", d.target, "flush_time_ns", d.flush_time);
   }
   for (const auto& i : s.interfaces) {
     const std::string& key = i.mac.empty() ? i.target : i.mac;

@@ -77,6 +77,10 @@ struct disk_counters {
   // Throttling, where the source counts it (offload cards).
   knob<operations> throttled_requests;
   knob<nanoseconds> throttled_time;
+  // Flushes and the time requests spent in the block layer, where the source
+  // counts them (libvirt block.<n>.fl.reqs, rd.times, wr.times, fl.times).
+  knob<operations> flush_requests;
+  knob<nanoseconds> read_time, write_time, flush_time;
 };
 
 struct interface_counters {
@@ -113,6 +117,11 @@ struct usage_sample {
   std::vector<disk_counters> disks;
   std::vector<interface_counters> interfaces;
   std::vector<cache_monitor_sample> cache_monitors;  // resctrl only
+  // Per vCPU (index = vCPU number), where the source counts them: libvirt's
+  // vcpu.<n>.wait and vcpu.<n>.delay, the host scheduler's wait and run-queue
+  // delay of the vCPU's thread (ns, cumulative).
+  std::vector<nanoseconds> vcpu_wait;
+  std::vector<nanoseconds> vcpu_delay;
 };
 
 // One instance as read: identity, the spec as enforced now, its counters.

@@ -169,6 +169,22 @@ have from_record(const params& ps, const parsed_domain& p, usage_sample& u) {
       }
     }
     u.vcpu_time.resize(reported);
+    // vcpu.<n>.wait and vcpu.<n>.delay the same way (libvirt gives them
+    // where the host's kernel has them).
+    const auto per_vcpu = [&](const char* field, std::vector<nanoseconds>& out) {
+      out.assign(*maxv, nanoseconds{0});
+      std::size_t got = 0;
+      for (unsigned i = 0; i < *maxv; ++i) {
+        std::snprintf(key, sizeof key, "vcpu.%u.%s", i, field);
+        if (auto t = nsk(ps.ull(key))) {
+          out[i] = *t;
+          got = i + 1;
+        }
+      }
+      out.resize(got);
+    };
+    per_vcpu("wait", u.vcpu_wait);
+    per_vcpu("delay", u.vcpu_delay);
   }
   if (auto count = ps.uint("block.count")) {
     h.block = true;
@@ -186,6 +202,14 @@ have from_record(const params& ps, const parsed_domain& p, usage_sample& u) {
       d.write_requests = qk<operations>(ps.ull(key));
       std::snprintf(key, sizeof key, "block.%u.wr.bytes", i);
       d.write_bytes = qk<bytes>(ps.ull(key));
+      std::snprintf(key, sizeof key, "block.%u.fl.reqs", i);
+      d.flush_requests = qk<operations>(ps.ull(key));
+      std::snprintf(key, sizeof key, "block.%u.rd.times", i);
+      d.read_time = nsk(ps.ull(key));
+      std::snprintf(key, sizeof key, "block.%u.wr.times", i);
+      d.write_time = nsk(ps.ull(key));
+      std::snprintf(key, sizeof key, "block.%u.fl.times", i);
+      d.flush_time = nsk(ps.ull(key));
       u.disks.push_back(std::move(d));
     }
   }
