@@ -138,7 +138,7 @@ class open_file_cache {
   }
 
   static std::unexpected<error> fail_read(const rooted_dir& dir, std::string_view rel, int e, std::size_t max_bytes) {
-    const std::string path = quote(dir.path() + "/" + std::string(rel));
+    const std::string path = quote_path(dir.path() + "/" + std::string(rel));
     if (e == EFBIG) return fail(errc::out_of_range, path + ": larger than " + std::to_string(max_bytes) + " bytes");
     return fail(errc_from_errno(e), path + ": read: " + std::strerror(e));
   }
