@@ -183,6 +183,11 @@ json usage(const usage_sample& u) {
   json v = json::array();
   for (const auto& t : u.vcpu_time) v.push_back(t.count());
   o["vcpu_time_ns"] = std::move(v);
+  json vw = json::array(), vd = json::array();
+  for (const auto& t : u.vcpu_wait) vw.push_back(t.count());
+  for (const auto& t : u.vcpu_delay) vd.push_back(t.count());
+  o["vcpu_wait_ns"] = std::move(vw);
+  o["vcpu_delay_ns"] = std::move(vd);
   o["cpu_nr_periods"] = opt(u.cpu_nr_periods);
   o["cpu_nr_throttled"] = opt(u.cpu_nr_throttled);
   o["cpu_throttled_ns"] = ns(u.cpu_throttled_time);
@@ -198,6 +203,10 @@ json usage(const usage_sample& u) {
                      {"write_requests", q(d.write_requests)},
                      {"write_bytes", q(d.write_bytes)},
                      {"errors", q(d.errors)},
+                     {"flush_requests", q(d.flush_requests)},
+                     {"read_time_ns", ns(d.read_time)},
+                     {"write_time_ns", ns(d.write_time)},
+                     {"flush_time_ns", ns(d.flush_time)},
                      {"throttled_requests", q(d.throttled_requests)},
                      {"throttled_ns", ns(d.throttled_time)}});
   o["disks"] = std::move(disks);

@@ -201,6 +201,14 @@ std::string render(std::span<const source> sources, format f) {
       for (std::size_t v = 0; v < u.vcpu_time.size(); ++v)
         b.add("bulkhead_instance_vcpu_seconds", c, "seconds", "CPU time of one vCPU.",
               il + "," + label("vcpu", std::to_string(v)), seconds_text(u.vcpu_time[v].count()));
+      for (std::size_t v = 0; v < u.vcpu_wait.size(); ++v)
+        b.add("bulkhead_instance_vcpu_wait_seconds", c, "seconds",
+              "Time one vCPU's thread waited (libvirt vcpu.<n>.wait).", il + "," + label("vcpu", std::to_string(v)),
+              seconds_text(u.vcpu_wait[v].count()));
+      for (std::size_t v = 0; v < u.vcpu_delay.size(); ++v)
+        b.add("bulkhead_instance_vcpu_delay_seconds", c, "seconds",
+              "Time one vCPU's thread was runnable but not running (libvirt vcpu.<n>.delay).",
+              il + "," + label("vcpu", std::to_string(v)), seconds_text(u.vcpu_delay[v].count()));
       if (u.cpu_nr_throttled)
         b.add("bulkhead_instance_cpu_throttled_periods", c, "", "CFS periods in which the instance was throttled.", il,
               std::to_string(*u.cpu_nr_throttled));
@@ -216,7 +224,14 @@ std::string render(std::span<const source> sources, format f) {
         cnt("bulkhead_instance_disk_write_bytes", "bytes", "Bytes written to the disk.", d.write_bytes);
         cnt("bulkhead_instance_disk_read_requests", "", "Read requests completed.", d.read_requests);
         cnt("bulkhead_instance_disk_write_requests", "", "Write requests completed.", d.write_requests);
+        cnt("bulkhead_instance_disk_flush_requests", "", "Flush requests completed.", d.flush_requests);
         cnt("bulkhead_instance_disk_throttled_requests", "", "Requests delayed by the disk's limit.", d.throttled_requests);
+        const auto dsecs = [&](const char* n, const char* help, const knob<nanoseconds>& k) {
+          if (k) b.add(n, c, "seconds", help, dl, seconds_text(k->count()));
+        };
+        dsecs("bulkhead_instance_disk_read_time_seconds", "Time read requests spent in the block layer.", d.read_time);
+        dsecs("bulkhead_instance_disk_write_time_seconds", "Time write requests spent in the block layer.", d.write_time);
+        dsecs("bulkhead_instance_disk_flush_time_seconds", "Time flush requests spent in the block layer.", d.flush_time);
         if (d.throttled_time)
           b.add("bulkhead_instance_disk_throttled_seconds", c, "seconds", "Time requests waited on the disk's limit.", dl,
                 seconds_text(d.throttled_time->count()));
