@@ -159,12 +159,16 @@ setup_dir() {
 
 if [ "${HARDENING:-1}" != 0 ]; then
   san=${build}-san tsan=${build}-tsan fuzz=${build}-fuzz
+  # -O1 without debug info: about half the compile time of debugoptimized on
+  # 2 cores, and the sanitizers still name the function of every frame. For
+  # file:line in a report, reconfigure that dir with -Ddebug=true.
+  fast=(-Doptimization=1 -Ddebug=false)
   for d in "$san" "$tsan" "$fuzz"; do rm -f "$d"/meson-logs/testlog*.json "$d"/meson-logs/testlog.txt; done
 
   # ASan + UBSan: unit, integration and crash suites, except install_consumers
   # (it installs and builds consumer programs: packaging, not library code).
   start=$SECONDS
-  if setup_dir "$san" -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+  if setup_dir "$san" "${fast[@]}" -Db_sanitize=address,undefined -Db_lundef=false \
        -Dbenchmarks=disabled; then
     mapfile -t san_tests < <(tests_of "$san" unit integration crash | grep -v -x install_consumers)
     say "ASan+UBSan: ${#san_tests[@]} tests in $san"
@@ -185,7 +189,7 @@ if [ "${HARDENING:-1}" != 0 ]; then
   # accounting_journal, and many appenders, a checkpointer and readers at
   # once in journal_group_commit).
   start=$SECONDS
-  if setup_dir "$tsan" -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false \
+  if setup_dir "$tsan" "${fast[@]}" -Db_sanitize=thread -Db_lundef=false \
        -Dbenchmarks=disabled -Dtool=disabled; then
     tsan_tests=(ledger_concurrency accounting_journal journal_group_commit)
     say "TSan: ${tsan_tests[*]} in $tsan"
@@ -203,7 +207,7 @@ if [ "${HARDENING:-1}" != 0 ]; then
 
   # libFuzzer: every target for -Dfuzz_seconds (30) over a copy of its corpus.
   start=$SECONDS
-  if CC=clang-16 CXX=clang++-16 setup_dir "$fuzz" -Dbuildtype=debugoptimized -Dfuzz=enabled -Db_lundef=false \
+  if CC=clang-16 CXX=clang++-16 setup_dir "$fuzz" "${fast[@]}" -Dfuzz=enabled -Db_lundef=false \
        -Dbenchmarks=disabled -Dtool=disabled; then
     say "fuzz suite in $fuzz"
     mapfile -t fuzz_tests < <(tests_of "$fuzz" fuzz)
