@@ -259,3 +259,17 @@ TEST_CASE("capabilities: NUMA cells with CPU ids and memory") {
   CHECK_FALSE(parse_capabilities_cells("<capabilities><host><topology><cells><cell id='x'/></cells></topology></host></capabilities>"));
   CHECK_FALSE(parse_capabilities_cells("<domain/>"));
 }
+
+// Regression (fuzz_capabilities, ASan stack-use-after-return): a number that
+// needs decoding (an entity) is short enough to live inside the decoded
+// string object; its value must survive the move out of the text reader.
+TEST_CASE("domain XML: numbers written with character references parse to their value") {
+  auto r = parse_domain_xml(
+      "<domain type='test'><name>m</name><uuid>00000000-0000-0000-0000-000000000001</uuid>"
+      "<memory unit='KiB'>&#49;048576</memory><vcpu>&#50;</vcpu>"
+      "<cputune><shares> &#50;048 </shares></cputune></domain>");
+  REQUIRE(r);
+  CHECK(r->spec.memory.max == bytes{1ull << 30});
+  CHECK(r->spec.cpu.vcpus == 2u);
+  CHECK(r->spec.cpu.shares == 2048u);
+}

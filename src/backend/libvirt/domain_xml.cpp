@@ -30,22 +30,24 @@ struct ctx {
 };
 
 // The decoded text of a leaf element: a view into the document when there is
-// nothing to decode (the common case), an owned string otherwise.
+// nothing to decode (the common case), an owned string otherwise. view() is
+// computed on each call: a stored view of `owned` would dangle once the
+// object is moved (a short string lives inside the object; found by
+// fuzz_domain_xml under ASan, stack-use-after-return).
 struct leaf_text {
   std::string owned;
-  std::string_view view;
+  std::string_view raw;
+  bool decoded = false;
+  [[nodiscard]] std::string_view view() const noexcept { return decoded ? std::string_view(owned) : raw; }
 };
 result<leaf_text> text_of(const ctx& c, const element& e) {
   leaf_text t;
-  const auto raw = e.raw_text();
-  if (raw.find_first_of("&<") == std::string_view::npos) {
-    t.view = raw;
-    return t;
-  }
+  t.raw = e.raw_text();
+  if (t.raw.find_first_of("&<") == std::string_view::npos) return t;
   auto d = e.text();
   if (!d) return fail(std::move(d.error()).in(c.where));
   t.owned = std::move(*d);
-  t.view = t.owned;
+  t.decoded = true;
   return t;
 }
 
@@ -66,12 +68,12 @@ result<I> integer_of(const ctx& c, const element& e, std::string_view text, std:
 result<std::uint64_t> u64_text(const ctx& c, const element& e) {
   auto t = text_of(c, e);
   if (!t) return fail(std::move(t.error()));
-  return integer_of<std::uint64_t>(c, e, t->view, {});
+  return integer_of<std::uint64_t>(c, e, t->view(), {});
 }
 result<std::int64_t> i64_text(const ctx& c, const element& e) {
   auto t = text_of(c, e);
   if (!t) return fail(std::move(t.error()));
-  return integer_of<std::int64_t>(c, e, t->view, {});
+  return integer_of<std::int64_t>(c, e, t->view(), {});
 }
 result<std::uint64_t> u64_attr(const ctx& c, const element& e, std::string_view name) {
   return integer_of<std::uint64_t>(c, e, e.raw_attr(name), name);
@@ -83,7 +85,7 @@ result<bytes> scaled(const ctx& c, const element& e) {
   const auto unit = e.raw_attr("unit");
   // Fast path: a plain number in a known unit.
   std::uint64_t v = 0;
-  const auto n = detail::trim(t->view);
+  const auto n = detail::trim(t->view());
   const auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), v, 10);
   if (!n.empty() && ec == std::errc{} && p == n.data() + n.size()) {
     std::uint64_t factor = 0;
@@ -102,7 +104,7 @@ result<limit<bytes>> memtune_value(const ctx& c, const element& e) {
   if (!t) return fail(std::move(t.error()));
   const auto unit = e.raw_attr("unit");
   static const std::string unlimited_text = std::to_string(memtune_unlimited_kib);
-  if ((unit.empty() || unit == "KiB" || unit == "k") && detail::trim(t->view) == unlimited_text)
+  if ((unit.empty() || unit == "KiB" || unit == "k") && detail::trim(t->view()) == unlimited_text)
     return limit<bytes>{unlimited};
   auto b = scaled(c, e);
   if (!b) return fail(std::move(b.error()));
