@@ -25,10 +25,39 @@ namespace {
 using namespace format;
 
 constexpr std::string_view quarantine_dir = "quarantine";
+// Every file the journal creates: its owner and group may read it, nobody
+// else (usage is billing data).
+constexpr mode_t file_mode = 0640;
 
 std::string sys(int e) { return std::strerror(e); }
 
 error os_error(int e, std::string what) { return error(errc_from_errno(e), std::move(what) + ": " + sys(e)); }
+
+// Who holds a journal's lock, from the pid its holder wrote into LOCK:
+// "process 1234 (bulkhead-agent)", "this process", or "another process"
+// when the file says nothing usable.
+std::string lock_holder(int lock_fd) {
+  char buf[32] = {};
+  const ssize_t n = ::pread(lock_fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return "another process";
+  std::string_view t(buf, static_cast<std::size_t>(n));
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.remove_suffix(1);
+  auto pid = detail::parse_u64(t, "pid");
+  if (!pid || *pid == 0 || *pid > 4194304) return "another process";
+  if (static_cast<pid_t>(*pid) == ::getpid()) return "this process (another journal object)";
+  std::string who = "process " + std::to_string(*pid);
+  char comm[64] = {};
+  const int cfd = ::open(("/proc/" + std::to_string(*pid) + "/comm").c_str(), O_RDONLY | O_CLOEXEC);
+  if (cfd >= 0) {
+    const ssize_t m = ::read(cfd, comm, sizeof comm - 1);
+    ::close(cfd);
+    std::string c;
+    for (ssize_t i = 0; i < m; ++i)
+      if (comm[i] > 0x20 && comm[i] < 0x7f) c += comm[i];
+    if (!c.empty()) who += " (" + c + ")";
+  }
+  return who;
+}
 
 class fd_guard {
  public:
@@ -141,7 +170,7 @@ struct recovery_ctx {
 };
 
 result<std::string> move_to_quarantine_name(const recovery_ctx& c, const std::string& base) {
-  if (auto r = c.d.make_dir(quarantine_dir); !r && r.error().code() != errc::already_exists) return fail(r.error());
+  if (auto r = c.d.make_dir(quarantine_dir, 0750); !r && r.error().code() != errc::already_exists) return fail(r.error());
   for (int i = 0; i < 1000; ++i) {
     std::string n = std::string(quarantine_dir) + "/" + base + (i ? "." + std::to_string(i) : "");
     auto e = c.d.exists(n);
@@ -167,7 +196,7 @@ result<std::string> quarantine(const recovery_ctx& c, const std::string& name, c
   if (off < buf.size()) {
     auto qn = move_to_quarantine_name(c, name + ".from-" + std::to_string(off));
     if (!qn) return fail(qn.error());
-    auto qfd = c.d.open_fd(*qn, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    auto qfd = c.d.open_fd(*qn, O_WRONLY | O_CREAT | O_EXCL, file_mode);
     if (!qfd) return fail(qfd.error());
     fd_guard g(*qfd);
     if (auto w = write_all(g.get(), buf.data() + off, buf.size() - off, 0, *qn); !w) return fail(w.error());
@@ -425,7 +454,7 @@ struct journal::impl {
   result<void> new_segment(std::uint64_t first) {
     const auto name = segment_name(first);
     const auto tmp = name + ".tmp";
-    auto fd = dir.open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    auto fd = dir.open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC, file_mode);
     if (!fd) return fail(fd.error());
     fd_guard g(*fd);
     const auto h = segment_header(first);
@@ -560,14 +589,21 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, journal_o
   auto dfd = p->dir.open_fd("", O_RDONLY | O_DIRECTORY);
   if (!dfd) return fail(std::move(dfd.error()));
   p->dfd = fd_guard(*dfd);
-  auto lfd = p->dir.open_fd("LOCK", O_RDWR | O_CREAT, 0644);
+  auto lfd = p->dir.open_fd("LOCK", O_RDWR | O_CREAT, file_mode);
   if (!lfd) return fail(std::move(lfd.error()).in("journal " + detail::quote(dir) + ": lock file"));
   p->lock = fd_guard(*lfd);
   if (::flock(p->lock.get(), LOCK_EX | LOCK_NB) != 0) {
     const int e = errno;
     if (e == EWOULDBLOCK)
-      return fail(errc::conflict, "journal " + detail::quote(dir) + " is open for writing by another process or object");
+      return fail(errc::conflict, "journal " + detail::quote(dir) + " is open for writing by " +
+                                      lock_holder(p->lock.get()) + " (it holds the lock on " +
+                                      detail::quote_path(dir + "/LOCK") + ")");
     return fail(os_error(e, "journal " + detail::quote(dir) + ": locking"));
+  }
+  // Say who holds it, for the next writer's error message.
+  {
+    const std::string me = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(p->lock.get(), 0) == 0) (void)!::pwrite(p->lock.get(), me.data(), me.size(), 0);
   }
   // Leftovers of a crash while creating a segment or checkpoint.
   if (auto l = list_dir(p->dir); l) {
@@ -728,7 +764,7 @@ result<void> journal::checkpoint() {
   const auto name = checkpoint_name(seq), tmp = name + ".tmp";
   const auto in = [&](error e) { return fail(std::move(e).in("journal " + detail::quote(p_->path) + ": checkpoint " + name)); };
   {
-    auto fd = p_->dir.open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    auto fd = p_->dir.open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC, file_mode);
     if (!fd) return in(fd.error());
     fd_guard g(*fd);
     if (auto w = write_all(g.get(), buf.data(), buf.size(), 0, tmp); !w) return in(w.error());
@@ -753,6 +789,10 @@ result<void> journal::checkpoint() {
 rollup journal::snapshot() const {
   std::lock_guard lk(p_->mu);
   return p_->state;
+}
+void journal::with_totals(const std::function<void(const rollup&)>& f) const {
+  std::lock_guard lk(p_->mu);
+  f(p_->state);
 }
 std::vector<series_info> journal::series() const {
   std::lock_guard lk(p_->mu);

@@ -9,63 +9,6 @@ namespace bulkhead::metrics_export {
 
 namespace {
 
-enum class kind { gauge, counter, info };
-
-struct family {
-  std::string name;  // without _total
-  kind type;
-  std::string unit;  // OpenMetrics unit, "" when none
-  std::string help;
-  std::vector<std::pair<std::string, std::string>> samples;  // label set, value
-};
-
-class builder {
- public:
-  family& get(const std::string& name, kind type, const std::string& unit, const std::string& help) {
-    auto it = index_.find(name);
-    if (it != index_.end()) return families_[it->second];
-    index_.emplace(name, families_.size());
-    families_.push_back(family{name, type, unit, help, {}});
-    return families_.back();
-  }
-  void add(const std::string& name, kind type, const std::string& unit, const std::string& help,
-           const std::string& labels, std::string value) {
-    get(name, type, unit, help).samples.emplace_back(labels, std::move(value));
-  }
-  [[nodiscard]] std::string render(format f) const {
-    std::string out;
-    for (const auto& fam : families_) {
-      const bool om = f == format::openmetrics;
-      const std::string type = fam.type == kind::counter ? "counter" : fam.type == kind::info && om ? "info" : "gauge";
-      const std::string suffix = fam.type == kind::counter ? "_total" : fam.type == kind::info ? "_info" : "";
-      const std::string family_name = om ? fam.name : fam.name + suffix;
-      if (om) {
-        out += "# TYPE " + family_name + " " + type + "\n";
-        if (!fam.unit.empty()) out += "# UNIT " + family_name + " " + fam.unit + "\n";
-        out += "# HELP " + family_name + " " + fam.help + "\n";
-      } else {
-        out += "# HELP " + family_name + " " + fam.help + "\n";
-        out += "# TYPE " + family_name + " " + type + "\n";
-      }
-      for (const auto& [labels, value] : fam.samples) {
-        out += fam.name + suffix;
-        if (!labels.empty()) out += "{" + labels + "}";
-        out += " " + value + "\n";
-      }
-    }
-    if (f == format::openmetrics) out += "# EOF\n";
-    return out;
-  }
-
- private:
-  std::vector<family> families_;
-  std::map<std::string, std::size_t> index_;
-};
-
-std::string label(const char* name, std::string_view value) {
-  return std::string(name) + "=\"" + escape_label(value) + "\"";
-}
-
 std::string cores_text(std::uint64_t millicores) {
   std::string s = std::to_string(millicores / 1000);
   if (auto frac = millicores % 1000) {
@@ -82,28 +25,6 @@ std::string us_seconds(microseconds us) { return seconds_text(us.count() * 1000)
 
 }  // namespace
 
-std::string escape_label(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const auto c = static_cast<unsigned char>(v[i]);
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else if (c < 0x80) out += static_cast<char>(c);
-    else {
-      std::size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-      if (len && i + len <= v.size() && detail::is_utf8(v.substr(i, len))) {
-        out.append(v.substr(i, len));
-        i += len - 1;
-      } else {
-        out += "\xef\xbf\xbd";
-      }
-    }
-  }
-  return out;
-}
-
 std::string seconds_text(std::int64_t ns) {
   const bool neg = ns < 0;
   const auto u = neg ? static_cast<std::uint64_t>(-(ns + 1)) + 1 : static_cast<std::uint64_t>(ns);
@@ -119,7 +40,12 @@ std::string seconds_text(std::int64_t ns) {
 }
 
 std::string render(std::span<const source> sources, format f) {
-  builder b;
+  writer w;
+  render(sources, w);
+  return w.text(f);
+}
+
+void render(std::span<const source> sources, writer& b) {
   const auto g = kind::gauge;
   const auto c = kind::counter;
   for (const auto& s : sources) {
@@ -209,12 +135,24 @@ std::string render(std::span<const source> sources, format f) {
         b.add("bulkhead_instance_vcpu_delay_seconds", c, "seconds",
               "Time one vCPU's thread was runnable but not running (libvirt vcpu.<n>.delay).",
               il + "," + label("vcpu", std::to_string(v)), seconds_text(u.vcpu_delay[v].count()));
+      if (u.cpu_nr_periods)
+        b.add("bulkhead_instance_cpu_periods", c, "", "CFS enforcement periods that elapsed with the instance runnable.",
+              il, std::to_string(*u.cpu_nr_periods));
       if (u.cpu_nr_throttled)
         b.add("bulkhead_instance_cpu_throttled_periods", c, "", "CFS periods in which the instance was throttled.", il,
               std::to_string(*u.cpu_nr_throttled));
+      if (u.memory_oom_events)
+        b.add("bulkhead_instance_memory_oom_events", c, "", "Processes killed by the OOM killer inside the instance.", il,
+              std::to_string(*u.memory_oom_events));
       if (u.memory_current)
         b.add("bulkhead_instance_memory_current_bytes", g, "bytes", "Memory in use (balloon size for a VM).", il,
               std::to_string(u.memory_current->count()));
+      if (u.memory_rss)
+        b.add("bulkhead_instance_memory_rss_bytes", g, "bytes", "Resident memory (RSS) of the instance.",
+              il, std::to_string(u.memory_rss->count()));
+      if (u.memory_available)
+        b.add("bulkhead_instance_memory_available_bytes", g, "bytes", "Memory the guest sees (balloon).", il,
+              std::to_string(u.memory_available->count()));
       for (const auto& d : u.disks) {
         const std::string dl = il + "," + label("target", d.target);
         const auto cnt = [&](const char* n, const char* unit, const char* help, const auto& k) {
@@ -225,6 +163,7 @@ std::string render(std::span<const source> sources, format f) {
         cnt("bulkhead_instance_disk_read_requests", "", "Read requests completed.", d.read_requests);
         cnt("bulkhead_instance_disk_write_requests", "", "Write requests completed.", d.write_requests);
         cnt("bulkhead_instance_disk_flush_requests", "", "Flush requests completed.", d.flush_requests);
+        cnt("bulkhead_instance_disk_errors", "", "Requests that failed.", d.errors);
         cnt("bulkhead_instance_disk_throttled_requests", "", "Requests delayed by the disk's limit.", d.throttled_requests);
         const auto dsecs = [&](const char* n, const char* help, const knob<nanoseconds>& k) {
           if (k) b.add(n, c, "seconds", help, dl, seconds_text(k->count()));
@@ -257,7 +196,6 @@ std::string render(std::span<const source> sources, format f) {
       }
     }
   }
-  return b.render(f);
 }
 
 }  // namespace bulkhead::metrics_export

@@ -35,13 +35,18 @@
 //    no quarantine): it returns the totals up to the first bad record and
 //    says where it stopped in report.corruption.
 //
+// Files: every file the journal creates is mode 0640 and quarantine/ 0750
+// (owner and group may read them; the process umask may narrow it further).
+//
 // Thread-safety: a journal may be used from several threads at once. At most
-// one writer per directory (a lock file enforces it: errc::conflict); any
-// number of read-only opens, also beside a writer.
+// one writer per directory (a lock file, LOCK, enforces it: errc::conflict,
+// naming the holder's pid, which the writer keeps in LOCK); any number of
+// read-only opens, also beside a writer.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -141,6 +146,10 @@ class journal {
   // failure, possibly records that were never made durable (reopen for the
   // durable truth).
   [[nodiscard]] rollup snapshot() const;
+  // Calls f with the same totals under the journal's lock, without copying
+  // them (an agent publishing totals every second). f must be quick and must
+  // not call the journal; appends wait while it runs.
+  void with_totals(const std::function<void(const rollup&)>& f) const;
   // The series as journaled (for resuming a meter after a restart).
   [[nodiscard]] std::vector<series_info> series() const;
   [[nodiscard]] const recovery_report& recovery() const noexcept;

@@ -11,7 +11,9 @@
 // means no limit). Every instance series carries the labels uuid, name,
 // tenant, qos_class, isolation, source; label values are escaped (backslash,
 // double quote, newline) and made valid UTF-8. The metric names are listed
-// in docs/metrics.md.
+// in docs/metrics.md. Every counter bulkhead reads (accounting/counters.hpp)
+// and every gauge of usage_sample (except resctrl's cache monitors) has a
+// series.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -22,11 +24,10 @@
 #include <vector>
 
 #include "bulkhead/error.hpp"
+#include "bulkhead/export/metrics_writer.hpp"
 #include "bulkhead/model/instance.hpp"
 
 namespace bulkhead::metrics_export {
-
-enum class format { openmetrics, prometheus };
 
 struct source {
   std::string kind;  // "libvirt", "offload", ...
@@ -37,10 +38,9 @@ struct source {
 };
 
 [[nodiscard]] std::string render(std::span<const source> sources, format f);
-
-// A label value escaped for the text formats: \ -> \\, " -> \", newline ->
-// \n; bytes that are not valid UTF-8 become U+FFFD.
-[[nodiscard]] std::string escape_label(std::string_view v);
+// The same families added to `out` (to write them beside others in one
+// exposition: bulkhead-agent adds the accounted totals, accounted_metrics.hpp).
+void render(std::span<const source> sources, writer& out);
 
 // 48772617035 ns -> "48.772617035"; exact, no floating point.
 [[nodiscard]] std::string seconds_text(std::int64_t ns);

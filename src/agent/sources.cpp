@@ -1,0 +1,66 @@
+// The agent's sources without libvirt; contract in bulkhead/agent/sources.hpp.
+#include "bulkhead/agent/sources.hpp"
+
+#include <filesystem>
+
+#include "bulkhead/backend/mount_table.hpp"
+#include "bulkhead/detail/text.hpp"
+
+namespace bulkhead::agent {
+
+source_spec cgroup_source(cgroup_options options) {
+  std::string name = options.parent.empty() ? "/" : options.parent;
+  return source_spec{"cgroup", std::move(name), [o = std::move(options)]() -> result<std::unique_ptr<backend>> {
+                       auto b = cgroup_backend::open(o);
+                       if (!b) return fail(std::move(b.error()));
+                       return std::unique_ptr<backend>(std::move(*b));
+                     }};
+}
+
+source_spec cgroup_host_source(std::string parent, std::string fs_root, std::string mount_table) {
+  std::string name = parent.empty() ? "/" : parent;
+  return source_spec{
+      "cgroup", std::move(name),
+      [parent = std::move(parent), fs_root = std::move(fs_root),
+       table = std::move(mount_table)]() -> result<std::unique_ptr<backend>> {
+        auto text = read_text_file(table);
+        if (!text) return fail(std::move(text.error()).in("cgroup mount table"));
+        auto mounts = detect_cgroup_mounts(*text, table);
+        if (!mounts) return fail(std::move(mounts.error()));
+        cgroup_options o;
+        o.fs_root = fs_root;
+        o.mounts = std::move(*mounts);
+        o.parent = parent;
+        auto b = cgroup_backend::open(std::move(o));
+        if (!b) return fail(std::move(b.error()));
+        return std::unique_ptr<backend>(std::move(*b));
+      }};
+}
+
+source_spec card_source(std::string description_file) {
+  std::string name = description_file;
+  return source_spec{"offload", std::move(name), [path = std::move(description_file)]() -> result<std::unique_ptr<backend>> {
+                       auto b = offload_backend::from_description_file(path);
+                       if (!b) return fail(std::move(b.error()));
+                       return std::unique_ptr<backend>(std::move(*b));
+                     }};
+}
+
+source_spec card_sysfs_source(std::string sysfs_root, std::string bindings_file) {
+  std::string name = bindings_file;
+  return source_spec{"offload", std::move(name),
+                     [root = std::move(sysfs_root), file = std::move(bindings_file)]() -> result<std::unique_ptr<backend>> {
+                       auto text = read_text_file(file, 1u << 20);
+                       if (!text) return fail(std::move(text.error()).in("offload bindings file"));
+                       auto bindings = parse_sysfs_bindings(*text);
+                       if (!bindings) return fail(std::move(bindings.error()).in("offload bindings file " + detail::quote_path(file)));
+                       offload_sysfs_options o;
+                       o.sysfs_root = root;
+                       o.bindings = std::move(*bindings);
+                       auto b = offload_sysfs_backend::open(std::move(o));
+                       if (!b) return fail(std::move(b.error()));
+                       return std::unique_ptr<backend>(std::move(*b));
+                     }};
+}
+
+}  // namespace bulkhead::agent
