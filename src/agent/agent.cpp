@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -250,6 +251,12 @@ struct agent::impl {
       ++rep.sources_down;
       return;
     }
+    if (!s.spec.key.empty()) {
+      // The series' source is the spec's key, stable whatever the backend
+      // calls itself.
+      r->source = s.spec.key;
+      for (auto& i : r->instances) i.info.source = s.spec.key;
+    }
     ingest(s, *r, rep);
     std::vector<std::pair<std::string, uuid>> seen;
     for (const auto& i : r->instances)
@@ -467,6 +474,18 @@ result<std::unique_ptr<agent>> agent::open(options o) {
     if (!o.sources[i].connect)
       return fail(errc::invalid_argument, "agent options: source " + std::to_string(i) + " (" +
                                               detail::quote_path(o.sources[i].name) + ") has no connect function");
+  {
+    std::set<std::string> keys;
+    for (const auto& spec : o.sources) {
+      if (spec.key.empty()) continue;
+      if (!keys.insert(spec.key).second)
+        return fail(errc::invalid_argument, "agent options: two sources have the key " + detail::quote_path(spec.key));
+      if (auto v = accounting::validate_label(spec.key + o.accounting.source_suffix,
+                                              "agent source " + detail::quote_path(spec.name) + ": series source");
+          !v)
+        return fail(std::move(v.error()));
+    }
+  }
   if (auto c = check_journal_dir(o.journal_dir); !c) return fail(std::move(c.error()));
   auto p = std::make_unique<impl>();
   p->opt = std::move(o);

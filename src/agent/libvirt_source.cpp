@@ -10,7 +10,7 @@ namespace bulkhead::agent {
 
 source_spec libvirt_source(std::string uri) {
   std::string name = uri;
-  return source_spec{"libvirt", std::move(name), [uri = std::move(uri)]() -> result<std::unique_ptr<backend>> {
+  return source_spec{"libvirt", name, [uri = std::move(uri)]() -> result<std::unique_ptr<backend>> {
                        // libvirt's test driver reads a node file: say plainly
                        // when it is missing rather than let its loader complain.
                        if (uri.starts_with("test:///") && uri != "test:///default") {
@@ -23,7 +23,8 @@ source_spec libvirt_source(std::string uri) {
                        auto b = libvirt_backend::connect({.uri = uri, .read_only = true});
                        if (!b) return fail(std::move(b.error()));
                        return std::unique_ptr<backend>(std::move(*b));
-                     }};
+                     },
+                     name};
 }
 
 }  // namespace bulkhead::agent

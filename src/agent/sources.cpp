@@ -10,15 +10,18 @@ namespace bulkhead::agent {
 
 source_spec cgroup_source(cgroup_options options) {
   std::string name = options.parent.empty() ? "/" : options.parent;
+  std::string key = "cgroup:" + name;
   return source_spec{"cgroup", std::move(name), [o = std::move(options)]() -> result<std::unique_ptr<backend>> {
                        auto b = cgroup_backend::open(o);
                        if (!b) return fail(std::move(b.error()));
                        return std::unique_ptr<backend>(std::move(*b));
-                     }};
+                     },
+                     std::move(key)};
 }
 
 source_spec cgroup_host_source(std::string parent, std::string fs_root, std::string mount_table) {
   std::string name = parent.empty() ? "/" : parent;
+  std::string key = "cgroup:" + name;
   return source_spec{
       "cgroup", std::move(name),
       [parent = std::move(parent), fs_root = std::move(fs_root),
@@ -34,20 +37,24 @@ source_spec cgroup_host_source(std::string parent, std::string fs_root, std::str
         auto b = cgroup_backend::open(std::move(o));
         if (!b) return fail(std::move(b.error()));
         return std::unique_ptr<backend>(std::move(*b));
-      }};
+      },
+      std::move(key)};
 }
 
 source_spec card_source(std::string description_file) {
   std::string name = description_file;
+  std::string key = "offload:" + name;
   return source_spec{"offload", std::move(name), [path = std::move(description_file)]() -> result<std::unique_ptr<backend>> {
                        auto b = offload_backend::from_description_file(path);
                        if (!b) return fail(std::move(b.error()));
                        return std::unique_ptr<backend>(std::move(*b));
-                     }};
+                     },
+                     std::move(key)};
 }
 
 source_spec card_sysfs_source(std::string sysfs_root, std::string bindings_file) {
   std::string name = bindings_file;
+  std::string key = "offload:" + name;
   return source_spec{"offload", std::move(name),
                      [root = std::move(sysfs_root), file = std::move(bindings_file)]() -> result<std::unique_ptr<backend>> {
                        auto text = read_text_file(file, 1u << 20);
@@ -60,7 +67,8 @@ source_spec card_sysfs_source(std::string sysfs_root, std::string bindings_file)
                        auto b = offload_sysfs_backend::open(std::move(o));
                        if (!b) return fail(std::move(b.error()));
                        return std::unique_ptr<backend>(std::move(*b));
-                     }};
+                     },
+                     std::move(key)};
 }
 
 }  // namespace bulkhead::agent

@@ -86,6 +86,13 @@ struct source_spec {
   std::string kind;  // "libvirt", "cgroup", "offload"
   std::string name;  // what the operator named: the URI, the cgroup parent, the file
   std::function<result<std::unique_ptr<backend>>()> connect;
+  // The source of every series the agent journals for it (series_key::source,
+  // before accountant_options::source_suffix): stable across reconnects and
+  // restarts, unique among the agent's sources, a valid label of at most 255
+  // bytes with the suffix. The helpers set it (a libvirt URI as given;
+  // "cgroup:<parent>", "offload:<file>"). Empty: the backend's source(),
+  // which for cgroups names every hierarchy and may be too long.
+  std::string key;
 };
 
 struct checkpoint_policy {
@@ -114,7 +121,9 @@ struct source_status {
   bool up = false;  // the last round read it, whole or in part
   std::optional<error> last_error;  // why the last round could not read it (or read only part); unset when up and whole
   std::optional<host_capacity> capacity;  // read once per connection; unset when the backend cannot say
-  std::vector<instance_reading> instances;  // the last round's reading (empty when it failed)
+  // The last round's reading (empty when it failed); each instance_info::source
+  // is the spec's key when it has one: the source of its journaled series.
+  std::vector<instance_reading> instances;
   std::vector<instance_failure> failures;
   std::uint64_t connects = 0;      // successful connections, the first included
   std::uint64_t failed_rounds = 0;  // rounds in which it was down or read in part
@@ -176,7 +185,9 @@ class agent {
   // Opens the journal (recovering it) and the accountant, and connects every
   // source once. Errors:
   //  - invalid_argument: no journal_dir, an interval or reconnect_min that is
-  //    not positive, a source_spec without connect, journal options refused;
+  //    not positive, a source_spec without connect, two sources with the same
+  //    key, a key that is not a valid label with the suffix, journal options
+  //    refused;
   //  - not_found / permission_denied: journal_dir is missing, not a
   //    directory, or writable by users other than its owner and group
   //    (world-writable: anyone could replace the journal's files);
