@@ -9,7 +9,8 @@
 //   another path: 404; another method: 405 with Allow: GET, HEAD;
 //   a request with a body (Content-Length above 0, or chunked): 413;
 //   headers larger than limits.header_bytes: 431; anything Beast cannot
-//   parse: 400. Every error response closes the connection.
+//   parse (an HTTP version other than 1.0 and 1.1 included): 400. Every
+//   error response closes the connection.
 // Limits: at most limits.connections connections at once (one more is closed
 // at accept); limits.request_time for a whole request, from the moment the
 // server waits for its first byte to the last byte of its response (a client
