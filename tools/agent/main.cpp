@@ -302,6 +302,7 @@ int main(int argc, char** argv) {
     const auto dir = parent_dir(textfile);
     if (::access(dir.c_str(), W_OK | X_OK) != 0)
       start_error("--textfile " + textfile + ": its directory " + dir + " is not writable: " + std::strerror(errno));
+    remove_stale_temporaries(textfile);
   }
 
   agent::options o;

@@ -4,7 +4,9 @@
 // part of it.
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,6 +62,25 @@ namespace bulkhead::agent_tool {
   if (::close(fd) != 0) return failed("close", errno);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return failed("rename", errno);
   return {};
+}
+
+// Removes <path>.tmp.<pid> files an agent killed while writing left behind
+// (a file of a process that still runs is kept).
+inline void remove_stale_temporaries(const std::string& path) {
+  const auto dir = parent_dir(path);
+  const auto slash = path.rfind('/');
+  const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp.";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = ::readdir(d)) {
+    const std::string n = e->d_name;
+    if (!n.starts_with(prefix)) continue;
+    auto pid = detail::parse_u64(n.substr(prefix.size()), "pid");
+    if (!pid || *pid == 0 || *pid > 4194304) continue;
+    if (static_cast<pid_t>(*pid) != ::getpid() && ::kill(static_cast<pid_t>(*pid), 0) == 0) continue;
+    ::unlink((dir + "/" + n).c_str());
+  }
+  ::closedir(d);
 }
 
 }  // namespace bulkhead::agent_tool
