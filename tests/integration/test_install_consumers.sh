@@ -2,7 +2,8 @@
 # meson install into a temporary prefix, then two consumers read the demo host
 # through the public API: one built with `pkg-config --cflags --libs
 # bulkhead`, one that builds bulkhead as a meson subproject. Also checks that
-# the tool, the man page and the demo host were installed.
+# the tools, their man pages, bulkhead-agent's systemd unit and the demo
+# host were installed.
 # Usage: test_install_consumers.sh SOURCE_ROOT BUILD_ROOT
 set -euo pipefail
 src=$1 build=$2
@@ -26,6 +27,13 @@ fail() { echo "FAIL: $*"; exit 1; }
 [ -f "$root/include/bulkhead/backend/libvirt.hpp" ] || fail "headers not installed"
 [ -f "$lib/pkgconfig/bulkhead.pc" ] || fail "bulkhead.pc not installed in $lib/pkgconfig"
 man -l "$root/share/man/man1/bulkhead-inspect.1" >/dev/null 2>&1 || command -v man >/dev/null || true
+# bulkhead-agent, its man page and its systemd unit (issue 14).
+[ -x "$root/bin/bulkhead-agent" ] || fail "bulkhead-agent not installed under $root/bin"
+[ -f "$root/share/man/man1/bulkhead-agent.1" ] || fail "bulkhead-agent's man page not installed"
+unit=$root/lib/systemd/system/bulkhead-agent.service
+[ -f "$unit" ] || fail "bulkhead-agent.service not installed in $root/lib/systemd/system"
+grep -q "^ExecStart=$prefix/bin/bulkhead-agent " "$unit" || fail "the installed unit does not start $prefix/bin/bulkhead-agent"
+LD_LIBRARY_PATH="$lib" "$root/bin/bulkhead-agent" --version | grep -q '^bulkhead-agent ' || fail "installed bulkhead-agent --version"
 
 demo="test://$root/share/bulkhead/demo/node.xml"
 
