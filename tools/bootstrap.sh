@@ -36,7 +36,7 @@ build_pkgs=(g++ meson ninja-build pkg-config python3 libvirt-dev libvirt-clients
             libbenchmark-dev)
 test_pkgs=(clang-16 libclang-rt-16-dev prometheus prometheus-node-exporter tzdata
            libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 busybox-static cpio
-           curl procps)
+           curl procps systemd util-linux)
 
 install_missing() {
   local missing=()
@@ -191,11 +191,12 @@ if [ "${HARDENING:-1}" != 0 ]; then
   # TSan: the tests where threads share state: the ledger under contention,
   # the journal's group commit (its committer thread, with the accountant in
   # accounting_journal, and many appenders, a checkpointer and readers at
-  # once in journal_group_commit).
+  # once in journal_group_commit), the agent's round thread with readers of
+  # its snapshot (agent).
   start=$SECONDS
   if setup_dir "$tsan" "${fast[@]}" -Db_sanitize=thread -Db_lundef=false \
        -Dbenchmarks=disabled -Dtool=disabled; then
-    tsan_tests=(ledger_concurrency accounting_journal journal_group_commit)
+    tsan_tests=(ledger_concurrency accounting_journal journal_group_commit agent)
     say "TSan: ${tsan_tests[*]} in $tsan"
     if build_for "$tsan" "${tsan_tests[@]}"; then
       TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
