@@ -131,6 +131,7 @@ class private_libvirtd {
 
   void start() {
     std::filesystem::remove(socket());
+    std::fflush(nullptr);  // the child must not write this process's buffered output again
     pid_ = ::fork();
     if (pid_ == 0) {
       const std::string log = dir_.str() + "/libvirtd.log";
@@ -179,6 +180,7 @@ class agent_process {
   }
   explicit agent_process(std::vector<std::string> args) : log_("bulkhead-agent-log") {
     args.insert(args.begin(), program());
+    std::fflush(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
       const int fd = ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
