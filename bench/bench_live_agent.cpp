@@ -335,7 +335,12 @@ int main(int argc, char** argv) {
               agent_pct < 0.2 ? "met" : "MISSED", lvd_pct, lvd_quiet_pct);
 
   // --- 3. 50 concurrent scrapers while metering ------------------------------------
-  const auto window = [&](bool load) {
+  // mode 0: nobody scrapes; 1: bursts of `scrapers` scrapes at once every
+  // 200 ms (each scraper waits for the same instant); 2: every scraper
+  // scrapes back to back (saturation: the scrapers' own CPU competes with
+  // the agent's round for the machine's cores).
+  const auto window = [&](int mode) {
+    const bool load = mode != 0;
     struct result {
       std::uint64_t rounds = 0, missed = 0, scrapes = 0;
       std::vector<double> durations, latencies;
@@ -348,11 +353,17 @@ int main(int argc, char** argv) {
     std::atomic<bool> stop{false};
     std::mutex mu;
     std::vector<std::thread> th;
+    const auto burst0 = std::chrono::steady_clock::now() + 100ms;
     if (load)
       for (int i = 0; i < scrapers; ++i)
         th.emplace_back([&, i] {
           std::vector<double> mine;
+          auto next = burst0;
           while (!stop) {
+            if (mode == 1) {
+              std::this_thread::sleep_until(next);
+              next += 200ms;
+            }
             const auto t0 = std::chrono::steady_clock::now();
             const auto b = get(agent_port, i % 2 ? "application/openmetrics-text;version=1.0.0" : "");
             if (b.empty()) continue;
@@ -381,18 +392,25 @@ int main(int argc, char** argv) {
     res.scrapes = res.latencies.size();
     return res;
   };
-  const auto quiet = window(false);
-  const auto loaded = window(true);
-  std::printf("\n3. %d s quiet against %d s with %d scrapers hammering /metrics:\n", load_seconds, load_seconds, scrapers);
-  std::printf("   quiet:  %llu rounds, %llu missed, round duration median %.3f ms max %.3f ms, agent CPU %.2f%%\n",
-              static_cast<unsigned long long>(quiet.rounds), static_cast<unsigned long long>(quiet.missed),
-              median(quiet.durations), pct(quiet.durations, 1.0), quiet.cpu_pct);
-  std::printf("   loaded: %llu rounds, %llu missed, round duration median %.3f ms max %.3f ms, agent CPU %.2f%%; "
-              "%llu scrapes (%.0f/s), latency median %.3f ms p99 %.3f ms\n",
-              static_cast<unsigned long long>(loaded.rounds), static_cast<unsigned long long>(loaded.missed),
-              median(loaded.durations), pct(loaded.durations, 1.0), loaded.cpu_pct,
-              static_cast<unsigned long long>(loaded.scrapes), static_cast<double>(loaded.scrapes) / load_seconds,
-              median(loaded.latencies), pct(loaded.latencies, 0.99));
+  const auto quiet = window(0);
+  const auto burst = window(1);
+  const auto quiet2 = window(0);
+  const auto saturated = window(2);
+  std::printf("\n3. %d s windows: quiet, %d scrapes at once every 200 ms, quiet again, %d scrapers back to back:\n",
+              load_seconds, scrapers, scrapers);
+  const auto row = [&](const char* what, const auto& w) {
+    std::printf("   %-10s %3llu rounds, %llu missed, round median %8.3f ms max %8.3f ms, agent CPU %6.2f%%", what,
+                static_cast<unsigned long long>(w.rounds), static_cast<unsigned long long>(w.missed), median(w.durations),
+                pct(w.durations, 1.0), w.cpu_pct);
+    if (w.scrapes)
+      std::printf("; %llu scrapes (%.0f/s), latency median %.3f ms p99 %.3f ms", static_cast<unsigned long long>(w.scrapes),
+                  static_cast<double>(w.scrapes) / load_seconds, median(w.latencies), pct(w.latencies, 0.99));
+    std::printf("\n");
+  };
+  row("quiet", quiet);
+  row("bursts", burst);
+  row("quiet", quiet2);
+  row("saturated", saturated);
   std::printf("load average at end: %s\n", loadavg().c_str());
   return 0;
 }
