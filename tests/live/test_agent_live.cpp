@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -288,6 +289,12 @@ TEST_CASE("bulkhead-agent on real guests: accounted CPU equals libvirt's counter
     }
   CHECK(compared >= 10);
   CHECK(matched == compared);
+  std::fprintf(stderr,
+               "agent_live: incarnation %s: %zu scrapes, libvirt minus accounted %lld ns throughout, tail %lld ns; "
+               "incarnation %s: %zu scrapes, tail %lld ns; journal %lld + %lld ns; Prometheus pairs %zu of %zu\n",
+               inc1.c_str(), v1.size(), static_cast<long long>(baseline[inc1]), static_cast<long long>(tail1), inc2.c_str(),
+               v2.size(), static_cast<long long>(tail2), static_cast<long long>(j1), static_cast<long long>(j2), matched,
+               compared);
 
   // node_exporter serves the textfile (its values as float64).
   auto body = test::http_get(ne_port, "/metrics");
