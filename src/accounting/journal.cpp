@@ -195,7 +195,7 @@ result<recovered> recover(const recovery_ctx& c) {
   if (!l) return fail(std::move(l.error()));
   recovered out;
   const auto where = [&](const std::string& seg, std::uint64_t off) {
-    return "journal " + detail::quote(c.path) + ": segment '" + seg + "' offset " + std::to_string(off);
+    return "journal " + bulkhead::detail::quote(c.path) + ": segment '" + seg + "' offset " + std::to_string(off);
   };
 
   // 1. The newest checkpoint.
@@ -207,7 +207,7 @@ result<recovered> recover(const recovery_ctx& c) {
     std::string buf;
     if (auto r = read_whole(g.get(), buf, name); !r) return fail(r.error());
     const auto bad = [&](const std::string& why) {
-      return fail(errc::corrupt, "journal " + detail::quote(c.path) + ": checkpoint '" + name + "': " + why +
+      return fail(errc::corrupt, "journal " + bulkhead::detail::quote(c.path) + ": checkpoint '" + name + "': " + why +
                                      "; move it aside to recover from the segments alone if they are all present");
     };
     if (buf.size() < checkpoint_header_size + 4) return bad("shorter than its header");
@@ -445,9 +445,9 @@ struct journal::impl {
   result<void> write_batch(const std::string& b, std::uint64_t first_seq, std::uint64_t last) {
     if (seg.get() < 0 || seg_off >= opt.segment_bytes)
       if (auto r = new_segment(first_seq); !r)
-        return fail(r.error().in("journal " + detail::quote(path) + ": starting a segment for records " +
+        return fail(r.error().in("journal " + bulkhead::detail::quote(path) + ": starting a segment for records " +
                                  std::to_string(first_seq) + ".." + std::to_string(last)));
-    const std::string what = "journal " + detail::quote(path) + ": segment '" + seg_name + "': writing " +
+    const std::string what = "journal " + bulkhead::detail::quote(path) + ": segment '" + seg_name + "': writing " +
                              std::to_string(b.size()) + " bytes (records " + std::to_string(first_seq) + ".." +
                              std::to_string(last) + ") at offset " + std::to_string(seg_off);
     auto w = write_all(seg.get(), b.data(), b.size(), seg_off, what);
@@ -516,8 +516,8 @@ struct journal::impl {
     room.wait(lk, [&] {
       return failed || stop || (!paused && fill_records < opt.batch_records);
     });
-    if (failed) return fail(error(*failed).in("journal " + detail::quote(path) + " failed earlier; reopen it"));
-    if (stop) return fail(errc::invalid_argument, "journal " + detail::quote(path) + " is closing");
+    if (failed) return fail(error(*failed).in("journal " + bulkhead::detail::quote(path) + " failed earlier; reopen it"));
+    if (stop) return fail(errc::invalid_argument, "journal " + bulkhead::detail::quote(path) + " is closing");
     return {};
   }
 
@@ -561,13 +561,13 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, journal_o
   if (!dfd) return fail(std::move(dfd.error()));
   p->dfd = fd_guard(*dfd);
   auto lfd = p->dir.open_fd("LOCK", O_RDWR | O_CREAT, 0644);
-  if (!lfd) return fail(std::move(lfd.error()).in("journal " + detail::quote(dir) + ": lock file"));
+  if (!lfd) return fail(std::move(lfd.error()).in("journal " + bulkhead::detail::quote(dir) + ": lock file"));
   p->lock = fd_guard(*lfd);
   if (::flock(p->lock.get(), LOCK_EX | LOCK_NB) != 0) {
     const int e = errno;
     if (e == EWOULDBLOCK)
-      return fail(errc::conflict, "journal " + detail::quote(dir) + " is open for writing by another process or object");
-    return fail(os_error(e, "journal " + detail::quote(dir) + ": locking"));
+      return fail(errc::conflict, "journal " + bulkhead::detail::quote(dir) + " is open for writing by another process or object");
+    return fail(os_error(e, "journal " + bulkhead::detail::quote(dir) + ": locking"));
   }
   // Leftovers of a crash while creating a segment or checkpoint.
   if (auto l = list_dir(p->dir); l) {
@@ -726,7 +726,7 @@ result<void> journal::checkpoint() {
   codec::put_u32(crc, codec::crc32c(buf.data(), buf.size()));
   buf.append(crc, 4);
   const auto name = checkpoint_name(seq), tmp = name + ".tmp";
-  const auto in = [&](error e) { return fail(std::move(e).in("journal " + detail::quote(p_->path) + ": checkpoint " + name)); };
+  const auto in = [&](error e) { return fail(std::move(e).in("journal " + bulkhead::detail::quote(p_->path) + ": checkpoint " + name)); };
   {
     auto fd = p_->dir.open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (!fd) return in(fd.error());

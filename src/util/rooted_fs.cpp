@@ -25,12 +25,12 @@ std::string sys_reason(int e) { return std::strerror(e); }
 // sees them (the kernel would refuse them too; this gives a clearer error).
 result<void> check_rel(std::string_view rel) {
   if (!rel.empty() && rel.front() == '/')
-    return fail(errc::unsafe_path, "path " + detail::quote(rel) + " is absolute; paths are relative to the root");
+    return fail(errc::unsafe_path, "path " + bulkhead::detail::quote(rel) + " is absolute; paths are relative to the root");
   if (rel.find('\0') != std::string_view::npos)
-    return fail(errc::unsafe_path, "path " + detail::quote(rel) + " contains a NUL byte");
+    return fail(errc::unsafe_path, "path " + bulkhead::detail::quote(rel) + " contains a NUL byte");
   bool dotdot = false;
-  detail::split(rel, '/', [&](std::string_view c) { dotdot = dotdot || c == ".."; });
-  if (dotdot) return fail(errc::unsafe_path, "path " + detail::quote(rel) + " contains '..'");
+  bulkhead::detail::split(rel, '/', [&](std::string_view c) { dotdot = dotdot || c == ".."; });
+  if (dotdot) return fail(errc::unsafe_path, "path " + bulkhead::detail::quote(rel) + " contains '..'");
   return {};
 }
 
@@ -99,28 +99,11 @@ errc errc_from_errno(int e) noexcept {
   }
 }
 
-result<void> validate_name(std::string_view name, std::string_view what, std::size_t max_len) {
-  const std::string w(what);
-  if (name.empty()) return fail(errc::invalid_argument, w + ": empty name");
-  if (name.size() > max_len)
-    return fail(errc::invalid_argument, w + " " + detail::quote(name) + ": longer than " + std::to_string(max_len) + " bytes");
-  if (name == "." || name == "..") return fail(errc::unsafe_path, w + " " + detail::quote(name) + ": not a name");
-  if (name.find('/') != std::string_view::npos)
-    return fail(errc::unsafe_path, w + " " + detail::quote(name) + ": contains '/'");
-  if (name.find('\0') != std::string_view::npos)
-    return fail(errc::unsafe_path, w + " " + detail::quote(name) + ": contains a NUL byte");
-  for (unsigned char c : name)
-    if (c < 0x20 || c == 0x7f)
-      return fail(errc::invalid_argument, w + " " + detail::quote(name) + ": contains a control character");
-  if (!detail::is_utf8(name)) return fail(errc::invalid_argument, w + " " + detail::quote(name) + ": not valid UTF-8");
-  return {};
-}
-
 result<rooted_dir> rooted_dir::open(const std::string& root) {
   int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     const int e = errno;
-    return fail(errc_from_errno(e), "root " + detail::quote_path(root) + ": " + sys_reason(e));
+    return fail(errc_from_errno(e), "root " + bulkhead::detail::quote_path(root) + ": " + sys_reason(e));
   }
   return rooted_dir(fd, root);
 }
@@ -153,8 +136,8 @@ result<int> rooted_dir::open_fd(std::string_view rel, int flags, unsigned mode) 
   if (fd < 0) {
     const int e = errno;
     std::string why = sys_reason(e);
-    if (e == EXDEV || e == ELOOP) why = "resolves outside the root " + detail::quote_path(path_) + " (a symbolic link or '..' leads out of it)";
-    return fail(errc_from_errno(e), detail::quote_path(full(rel)) + ": " + why);
+    if (e == EXDEV || e == ELOOP) why = "resolves outside the root " + bulkhead::detail::quote_path(path_) + " (a symbolic link or '..' leads out of it)";
+    return fail(errc_from_errno(e), bulkhead::detail::quote_path(full(rel)) + ": " + why);
   }
   return fd;
 }
@@ -170,12 +153,12 @@ result<std::string> rooted_dir::read_file(std::string_view rel, std::size_t max_
       if (errno == EINTR) continue;
       const int e = errno;
       ::close(*fd);
-      return fail(errc_from_errno(e), detail::quote_path(full(rel)) + ": read: " + sys_reason(e));
+      return fail(errc_from_errno(e), bulkhead::detail::quote_path(full(rel)) + ": read: " + sys_reason(e));
     }
     if (n == 0) break;
     if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
       ::close(*fd);
-      return fail(errc::out_of_range, detail::quote_path(full(rel)) + ": larger than " + std::to_string(max_bytes) + " bytes");
+      return fail(errc::out_of_range, bulkhead::detail::quote_path(full(rel)) + ": larger than " + std::to_string(max_bytes) + " bytes");
     }
     out.append(buf, static_cast<std::size_t>(n));
   }
@@ -193,9 +176,9 @@ result<void> rooted_dir::write_file(std::string_view rel, std::string_view conte
   const int e = errno;
   ::close(*fd);
   if (n < 0)
-    return fail(errc_from_errno(e), detail::quote_path(full(rel)) + ": write " + detail::quote(content) + ": " + sys_reason(e));
+    return fail(errc_from_errno(e), bulkhead::detail::quote_path(full(rel)) + ": write " + bulkhead::detail::quote(content) + ": " + sys_reason(e));
   if (static_cast<std::size_t>(n) != content.size())
-    return fail(errc::io_error, detail::quote_path(full(rel)) + ": short write of " + detail::quote(content));
+    return fail(errc::io_error, bulkhead::detail::quote_path(full(rel)) + ": short write of " + bulkhead::detail::quote(content));
   return {};
 }
 
@@ -209,7 +192,7 @@ result<void> rooted_dir::create_file(std::string_view rel, std::string_view cont
       if (errno == EINTR) continue;
       const int e = errno;
       ::close(*fd);
-      return fail(errc_from_errno(e), detail::quote_path(full(rel)) + ": write: " + sys_reason(e));
+      return fail(errc_from_errno(e), bulkhead::detail::quote_path(full(rel)) + ": write: " + sys_reason(e));
     }
     off += static_cast<std::size_t>(n);
   }
@@ -246,7 +229,7 @@ result<std::vector<std::string>> rooted_dir::list(std::string_view rel) const {
   if (!d) {
     const int e = errno;
     ::close(*fd);
-    return fail(errc_from_errno(e), detail::quote_path(full(rel)) + ": " + sys_reason(e));
+    return fail(errc_from_errno(e), bulkhead::detail::quote_path(full(rel)) + ": " + sys_reason(e));
   }
   std::vector<std::string> names;
   while (auto* ent = ::readdir(d)) {
@@ -270,7 +253,7 @@ result<std::string> rooted_dir::read_link(std::string_view rel) const {
   ssize_t n = ::readlinkat(*pfd, leaf.c_str(), buf, sizeof buf);
   const int e = errno;
   ::close(*pfd);
-  if (n < 0) return fail(errc_from_errno(e), detail::quote_path(full(rel)) + ": readlink: " + sys_reason(e));
+  if (n < 0) return fail(errc_from_errno(e), bulkhead::detail::quote_path(full(rel)) + ": readlink: " + sys_reason(e));
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
@@ -284,7 +267,7 @@ result<void> rooted_dir::make_dir(std::string_view rel, unsigned mode) const {
   const int rc = ::mkdirat(*pfd, leaf.c_str(), static_cast<mode_t>(mode));
   const int e = errno;
   ::close(*pfd);
-  if (rc != 0) return fail(errc_from_errno(e), detail::quote_path(full(rel)) + ": mkdir: " + sys_reason(e));
+  if (rc != 0) return fail(errc_from_errno(e), bulkhead::detail::quote_path(full(rel)) + ": mkdir: " + sys_reason(e));
   return {};
 }
 
@@ -298,7 +281,7 @@ result<void> rooted_dir::remove_dir(std::string_view rel) const {
   const int rc = ::unlinkat(*pfd, leaf.c_str(), AT_REMOVEDIR);
   const int e = errno;
   ::close(*pfd);
-  if (rc != 0) return fail(errc_from_errno(e), detail::quote_path(full(rel)) + ": rmdir: " + sys_reason(e));
+  if (rc != 0) return fail(errc_from_errno(e), bulkhead::detail::quote_path(full(rel)) + ": rmdir: " + sys_reason(e));
   return {};
 }
 

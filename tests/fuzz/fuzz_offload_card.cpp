@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "bulkhead/backend/offload.hpp"
+#include "bulkhead/backend/offload/bindings.hpp"
 #include "bulkhead/backend/offload/description.hpp"
 #include "bulkhead/backend/offload/json.hpp"
 #include "fuzz_support.hpp"

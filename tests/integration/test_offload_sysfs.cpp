@@ -9,6 +9,7 @@
 #include <string>
 
 #include "bulkhead/backend/offload.hpp"
+#include "bulkhead/backend/offload/bindings.hpp"
 #include "bulkhead/backend/offload/json.hpp"
 #include "test_support.hpp"
 

@@ -92,3 +92,5 @@ class accountant {
 };
 
 }  // namespace bulkhead::accounting
+
+#include "bulkhead/accounting/detail/accountant_impl.hpp"

@@ -149,3 +149,5 @@ class meter {
 };
 
 }  // namespace bulkhead::accounting
+
+#include "bulkhead/accounting/detail/meter_impl.hpp"

@@ -222,3 +222,5 @@ class rollup {
 [[nodiscard]] result<u128> parse_u128(std::string_view s, std::string_view what);
 
 }  // namespace bulkhead::accounting
+
+#include "bulkhead/accounting/detail/rollup_impl.hpp"

@@ -75,6 +75,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/backend/backend.hpp"
 #include "bulkhead/backend/mount_table.hpp"
 #include "bulkhead/units.hpp"
@@ -157,7 +158,7 @@ struct cgroup_options {
   // Bytes per page (memory limits are kept in pages); 0: this machine's.
   std::uint64_t page_size = 0;
   // Control files kept open between calls and re-read with pread(2)
-  // (bulkhead/detail/file_cache.hpp); 0 opens every file every time.
+  // (src/util/file_cache.hpp); 0 opens every file every time.
   std::size_t max_open_files = 512;
 };
 
@@ -168,7 +169,7 @@ struct cgroup_binding {
   std::string path;  // the parent group's directory, e.g. /sys/fs/cgroup/cpu/bulkhead
 };
 
-class cgroup_backend final : public backend {
+class BULKHEAD_API cgroup_backend final : public backend {
  public:
   // Opens every hierarchy serving a managed controller at `parent`.
   // Errors: invalid_argument / unsafe_path for a bad parent, not_found when
@@ -214,10 +215,10 @@ class cgroup_backend final : public backend {
   // and calling remove() again finishes the job.
   [[nodiscard]] result<void> remove(const instance_info& instance);
 
-  struct impl;
+  struct BULKHEAD_HIDDEN impl;
 
  private:
-  explicit cgroup_backend(std::unique_ptr<impl> p) noexcept;
+  BULKHEAD_HIDDEN explicit cgroup_backend(std::unique_ptr<impl> p) noexcept;
   std::unique_ptr<impl> p_;
 };
 
@@ -277,3 +278,7 @@ struct blkio_rw {
 }  // namespace cgroupfs
 
 }  // namespace bulkhead
+
+#include "bulkhead/backend/cgroup/detail/files_impl.hpp"  // IWYU pragma: export
+
+#include "bulkhead/backend/cgroup/detail/mounts_impl.hpp"  // IWYU pragma: export

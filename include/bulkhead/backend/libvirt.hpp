@@ -32,6 +32,7 @@
 #include <memory>
 #include <string>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/backend/backend.hpp"
 
 struct _virConnect;  // libvirt's connection type (libvirt/libvirt.h)
@@ -46,7 +47,7 @@ struct libvirt_options {
   bool read_only = true;
 };
 
-class libvirt_backend final : public backend {
+class BULKHEAD_API libvirt_backend final : public backend {
  public:
   // Connects. errc::connection_failed names the URI and libvirt's message.
   [[nodiscard]] static result<std::unique_ptr<libvirt_backend>> connect(libvirt_options options);
@@ -70,10 +71,10 @@ class libvirt_backend final : public backend {
   // call after a connection_lost error).
   [[nodiscard]] result<void> reconnect();
 
-  struct impl;
+  struct BULKHEAD_HIDDEN impl;
 
  private:
-  explicit libvirt_backend(std::unique_ptr<impl> p) noexcept;
+  BULKHEAD_HIDDEN explicit libvirt_backend(std::unique_ptr<impl> p) noexcept;
   std::unique_ptr<impl> p_;
 };
 

@@ -76,3 +76,5 @@ struct parsed_domain {
 [[nodiscard]] result<bytes> parse_scaled_bytes(std::string_view value, std::string_view unit, std::string_view what);
 
 }  // namespace bulkhead
+
+#include "bulkhead/backend/libvirt/detail/domain_xml_impl.hpp"  // IWYU pragma: export

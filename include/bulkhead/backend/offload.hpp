@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/backend/backend.hpp"
 #include "bulkhead/backend/offload/card.hpp"
 #include "bulkhead/backend/offload/emulated_card.hpp"
@@ -49,7 +50,7 @@ namespace bulkhead {
 // total_iops_sec), each function all-or-nothing through the card's admission;
 // knobs the card lacks are listed as unsupported. Reads settle the card at
 // the clock's now.
-class offload_backend final : public backend, public offload::card_source {
+class BULKHEAD_API offload_backend final : public backend, public offload::card_source {
  public:
   // From the JSON text; `source` names it in errors and source().
   [[nodiscard]] static result<std::unique_ptr<offload_backend>> from_description(
@@ -86,7 +87,7 @@ class offload_backend final : public backend, public offload::card_source {
     offload::emulated_card* card;
     const offload::instance_config* instance;
   };
-  [[nodiscard]] result<located> locate(const instance_info& instance);
+  [[nodiscard]] BULKHEAD_HIDDEN result<located> locate(const instance_info& instance);
 
   std::vector<offload::emulated_card> cards_;
   std::shared_ptr<offload::card_clock> clock_;
@@ -106,9 +107,7 @@ struct offload_sysfs_binding {
   std::vector<std::string> functions;
 };
 
-// {"instances": [{"uuid", "name", "isolation", "tenant", "qos_class",
-// "functions": [...]}]}, strict as the card description (docs/offload.md).
-[[nodiscard]] result<std::vector<offload_sysfs_binding>> parse_sysfs_bindings(std::string_view json_text);
+// parse_sysfs_bindings() reads them from JSON text: bulkhead/backend/offload/bindings.hpp.
 
 struct offload_sysfs_options {
   std::string sysfs_root;  // "/sys" on a host; a fixture tree in tests
@@ -135,7 +134,7 @@ struct offload_sysfs_options {
 // errors; the rest is still read. capacity() is errc::unsupported (sysfs does
 // not say what the boards have); apply() is errc::unsupported (the Linux view
 // is read-only).
-class offload_sysfs_backend final : public backend, public offload::card_source {
+class BULKHEAD_API offload_sysfs_backend final : public backend, public offload::card_source {
  public:
   // errc::not_found / permission_denied when the root cannot be opened;
   // errc::invalid_argument for a binding that names a function twice.
@@ -151,10 +150,10 @@ class offload_sysfs_backend final : public backend, public offload::card_source 
   [[nodiscard]] result<apply_report> apply(const instance_info& instance, const quota_spec& spec) override;
   [[nodiscard]] result<std::vector<offload::card_view>> cards() override;
 
-  struct impl;
+  struct BULKHEAD_HIDDEN impl;
 
  private:
-  explicit offload_sysfs_backend(std::unique_ptr<impl> p) noexcept;
+  BULKHEAD_HIDDEN explicit offload_sysfs_backend(std::unique_ptr<impl> p) noexcept;
   std::unique_ptr<impl> p_;
 };
 

@@ -65,6 +65,7 @@
 #include <utility>
 #include <vector>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/backend/backend.hpp"
 
 namespace bulkhead {
@@ -163,7 +164,7 @@ struct cbm_choice {
 // gives the real one (rooted_dir: nothing outside the root is reached);
 // tests substitute a model of the kernel's schemata rules (a machine without
 // resctrl has nothing else to test writes against).
-class resctrl_fs {
+class BULKHEAD_API resctrl_fs {
  public:
   virtual ~resctrl_fs() = default;
   [[nodiscard]] virtual const std::string& path() const noexcept = 0;
@@ -177,13 +178,13 @@ class resctrl_fs {
   // flock(LOCK_EX) on the root, held until the returned handle is dropped.
   [[nodiscard]] virtual result<std::shared_ptr<void>> lock() = 0;
 };
-[[nodiscard]] result<std::unique_ptr<resctrl_fs>> open_resctrl_fs(const std::string& root, std::size_t max_open_files = 256);
+[[nodiscard]] BULKHEAD_API result<std::unique_ptr<resctrl_fs>> open_resctrl_fs(const std::string& root, std::size_t max_open_files = 256);
 
 struct resctrl_options {
   std::string root = "/sys/fs/resctrl";
   bool mba_mbps = false;  // the mount's mba_MBps option
   // Files kept open between calls and re-read with pread(2)
-  // (bulkhead/detail/file_cache.hpp); 0 opens every file every time.
+  // (src/util/file_cache.hpp); 0 opens every file every time.
   std::size_t max_open_files = 256;
 };
 // The resctrl mount in a mount table's text (mount_table.hpp): its mount
@@ -192,7 +193,7 @@ struct resctrl_options {
 [[nodiscard]] result<resctrl_options> resctrl_options_from_mounts(std::string_view mount_table_text,
                                                                   const std::string& fs_root = "");
 
-class resctrl_backend final : public backend {
+class BULKHEAD_API resctrl_backend final : public backend {
  public:
   // Reads info/ once. Errors: not_found when the root has no info/ (not a
   // resctrl mount), parse_error for malformed info files.
@@ -219,11 +220,13 @@ class resctrl_backend final : public backend {
   // Removing a group moves its tasks back to the default group (resctrl.rst).
   [[nodiscard]] result<void> remove(const instance_info& instance);
 
-  struct impl;
+  struct BULKHEAD_HIDDEN impl;
 
  private:
-  explicit resctrl_backend(std::unique_ptr<impl> p) noexcept;
+  BULKHEAD_HIDDEN explicit resctrl_backend(std::unique_ptr<impl> p) noexcept;
   std::unique_ptr<impl> p_;
 };
 
 }  // namespace bulkhead
+
+#include "bulkhead/backend/resctrl/detail/schemata_impl.hpp"  // IWYU pragma: export

@@ -239,7 +239,7 @@ inline batch_explanation<Q> finish(const scope_sums& s, resource_kind r, batch_p
   e.capacity = capacity;
   e.reclaim_threshold = threshold;
   const std::uint64_t keep = threshold.count() >= 100 ? 0 : 100 - threshold.count();
-  e.safety_margin = Q{detail::muldiv_ceil(capacity.count(), keep, 100).value_or(capacity.count())};
+  e.safety_margin = Q{bulkhead::detail::muldiv_ceil(capacity.count(), keep, 100).value_or(capacity.count())};
   e.system_used = sys_used;
   e.system_reserved = sys_reserved;
   e.system_term = policy == batch_policy::request ? sys_reserved : std::max(sys_used, sys_reserved);

@@ -14,11 +14,12 @@
 #include <chrono>
 #include <cstdint>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/units.hpp"
 
 namespace bulkhead {
 
-class clock_source {
+class BULKHEAD_API clock_source {
  public:
   clock_source() = default;
   clock_source(const clock_source&) = delete;

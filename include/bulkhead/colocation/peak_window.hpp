@@ -104,3 +104,5 @@ class peak_calendar {
                                                                std::chrono::local_days last_day);
 
 }  // namespace bulkhead
+
+#include "bulkhead/colocation/detail/peak_window_impl.hpp"  // IWYU pragma: export

@@ -177,7 +177,7 @@ class suppression_controller {
       return fail(errc::invalid_argument, "suppression input: cpuset mode needs the BE-allowed CPUs (be_cpus)");
     const auto now = clock_->now();
     const std::uint64_t cap = in.capacity.count();
-    const auto pct = [&](percent p) { return detail::muldiv_floor(cap, p.count(), 100).value_or(cap); };
+    const auto pct = [&](percent p) { return bulkhead::detail::muldiv_floor(cap, p.count(), 100).value_or(cap); };
 
     suppression_explanation e;
     e.capacity = in.capacity;

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/detail/rooted_fs.hpp"
 #include "bulkhead/error.hpp"
 #include "bulkhead/units.hpp"
@@ -52,9 +53,9 @@ class time_zone {
   // Parses the bytes of a TZif file; `name` labels errors and name().
   [[nodiscard]] static result<time_zone> from_tzif(std::string name, std::string_view bytes);
   // Reads `name` beneath an opened zoneinfo root.
-  [[nodiscard]] static result<time_zone> load(const rooted_dir& zoneinfo, std::string_view name);
+  [[nodiscard]] BULKHEAD_API static result<time_zone> load(const rooted_dir& zoneinfo, std::string_view name);
   // Opens the root (default: /usr/share/zoneinfo) and reads `name`.
-  [[nodiscard]] static result<time_zone> load(std::string_view name,
+  [[nodiscard]] BULKHEAD_API static result<time_zone> load(std::string_view name,
                                               const std::string& zoneinfo_root = std::string(default_zoneinfo_root));
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
@@ -114,3 +115,5 @@ class time_zone {
 [[nodiscard]] result<time_zone::posix_rule> parse_posix_tz(std::string_view text);
 
 }  // namespace bulkhead
+
+#include "bulkhead/colocation/detail/time_zone_impl.hpp"  // IWYU pragma: export

@@ -24,16 +24,13 @@
 #include <string_view>
 #include <vector>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/error.hpp"
+#include "bulkhead/model/names.hpp"
 
 namespace bulkhead {
 
-// A name that will become one path component: non-empty, at most max_len
-// bytes, no '/', no NUL, not "." or "..", valid UTF-8, no control characters.
-// `what` names the input in the error ("cgroup name").
-[[nodiscard]] result<void> validate_name(std::string_view name, std::string_view what, std::size_t max_len = 255);
-
-class rooted_dir {
+class BULKHEAD_API rooted_dir {
  public:
   // Opens `root` (which must be a directory; the root itself may be reached
   // through links, as /sys/fs/cgroup often is).
@@ -71,12 +68,12 @@ class rooted_dir {
 
  private:
   rooted_dir(int fd, std::string path) noexcept : fd_(fd), path_(std::move(path)) {}
-  [[nodiscard]] std::string full(std::string_view rel) const;
+  [[nodiscard]] BULKHEAD_HIDDEN std::string full(std::string_view rel) const;
   int fd_ = -1;
   std::string path_;
 };
 
 // errno to errc, as documented above.
-[[nodiscard]] errc errc_from_errno(int e) noexcept;
+[[nodiscard]] BULKHEAD_API errc errc_from_errno(int e) noexcept;
 
 }  // namespace bulkhead

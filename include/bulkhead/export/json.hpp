@@ -38,3 +38,5 @@ namespace bulkhead::json_export {
 [[nodiscard]] std::string u128_string(u128 v);
 
 }  // namespace bulkhead::json_export
+
+#include "bulkhead/export/detail/json_impl.hpp"  // IWYU pragma: export

@@ -46,3 +46,5 @@ struct source {
 [[nodiscard]] std::string seconds_text(std::int64_t ns);
 
 }  // namespace bulkhead::metrics_export
+
+#include "bulkhead/export/detail/metrics_impl.hpp"  // IWYU pragma: export

@@ -25,7 +25,6 @@
 #pragma once
 
 #include <cstdint>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <set>
@@ -36,6 +35,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/detail/text.hpp"
 #include "bulkhead/error.hpp"
 #include "bulkhead/model/cpuset.hpp"
@@ -735,20 +735,8 @@ template <class Q>
 
 // Reads and parses a desired-spec file (a path given by a person or a
 // control plane; not confined to a root).
-[[nodiscard]] inline result<desired_specs> read_desired_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(errc::not_found, "desired spec file " + bulkhead::detail::quote(path) + ": cannot be opened");
-  std::string text;
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    text.append(buf, static_cast<std::size_t>(in.gcount()));
-    if (text.size() > max_file_bytes)
-      return fail(errc::out_of_range, "desired spec file " + bulkhead::detail::quote(path) + ": larger than " +
-                                          std::to_string(max_file_bytes) + " bytes");
-  }
-  if (in.bad()) return fail(errc::io_error, "desired spec file " + bulkhead::detail::quote(path) + ": read failed");
-  return parse_desired(text, path);
-}
+// Compiled in libbulkhead-core (src/export/spec_json.cpp).
+[[nodiscard]] BULKHEAD_API result<desired_specs> read_desired_file(const std::string& path);
 
 // The file form of a set of specs (pretty-printed, 2-space indent).
 [[nodiscard]] inline std::string to_desired_text(const desired_specs& specs) {

@@ -318,3 +318,5 @@ class ledger {
 };
 
 }  // namespace bulkhead
+
+#include "bulkhead/ledger/detail/ledger_impl.hpp"  // IWYU pragma: export

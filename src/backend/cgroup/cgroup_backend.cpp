@@ -11,7 +11,7 @@
 
 #include "bulkhead/backend/drift.hpp"
 #include "bulkhead/backend/task_id.hpp"
-#include "bulkhead/detail/file_cache.hpp"
+#include "util/file_cache.hpp"
 #include "bulkhead/detail/rooted_fs.hpp"
 #include "bulkhead/detail/text.hpp"
 
@@ -63,7 +63,7 @@ result<std::uint64_t> inode_of(const rooted_dir& d, const std::string& rel) {
   struct stat st{};
   const int rc = ::fstat(*fd, &st);
   ::close(*fd);
-  if (rc != 0) return fail(errc::io_error, "fstat of " + detail::quote(rel) + " failed");
+  if (rc != 0) return fail(errc::io_error, "fstat of " + bulkhead::detail::quote(rel) + " failed");
   return static_cast<std::uint64_t>(st.st_ino);
 }
 
@@ -131,7 +131,7 @@ class group_files {
     if (r.error().code() != errc::not_found) return fail(std::move(r.error()));
     auto dir = h.dir.is_directory(name_);
     if (!dir) return fail(std::move(dir.error()));
-    if (!*dir) return fail(errc::not_found, "cgroup " + detail::quote(name_) + " does not exist in " + h.path);
+    if (!*dir) return fail(errc::not_found, "cgroup " + bulkhead::detail::quote(name_) + " does not exist in " + h.path);
     return std::optional<std::string>{};
   }
   // Writes then reads the file back.
@@ -163,8 +163,8 @@ struct recorder {
 };
 
 error readback_mismatch(std::string_view file, std::string_view wrote, std::string_view got) {
-  return error(errc::io_error, std::string(file) + ": wrote " + detail::quote(wrote) + " but the kernel holds " +
-                                   detail::quote(detail::trim(got)));
+  return error(errc::io_error, std::string(file) + ": wrote " + bulkhead::detail::quote(wrote) + " but the kernel holds " +
+                                   bulkhead::detail::quote(bulkhead::detail::trim(got)));
 }
 
 // A memory size the kernel keeps exactly: a whole number of pages, at most
@@ -326,7 +326,7 @@ result<void> v1_value(const group_files& g, const hierarchy& h, std::string_view
 }
 
 result<limit<microseconds>> parse_cfs_quota(std::string_view text, std::string_view what) {
-  auto v = detail::parse_i64(detail::trim(text), what);
+  auto v = bulkhead::detail::parse_i64(bulkhead::detail::trim(text), what);
   if (!v) return fail(std::move(v.error()));
   if (*v < 0) return limit<microseconds>{unlimited};  // sched-bwc.rst: -1 = no restriction
   return limit<microseconds>{microseconds{*v}};
@@ -591,7 +591,7 @@ result<void> apply_io_v2(const group_files& g, const hierarchy& h, const quota_s
       if (it == cur.end()) return unlimited;
       auto v = it->second.find(k.v2);
       if (v == it->second.end() || v->second == "max") return unlimited;
-      auto n = detail::parse_u64(v->second, "io.max");
+      auto n = bulkhead::detail::parse_u64(v->second, "io.max");
       return n ? limit<std::uint64_t>{*n} : limit<std::uint64_t>{unlimited};
     };
     struct pending {
@@ -610,7 +610,7 @@ result<void> apply_io_v2(const group_files& g, const hierarchy& h, const quota_s
           if (io_want(d, k)) rec.unsupported(p + k.field);
         continue;
       }
-      auto dev = cgroupfs::parse_device(d.target, "disks[" + detail::quote(d.target) + "]");
+      auto dev = cgroupfs::parse_device(d.target, "disks[" + bulkhead::detail::quote(d.target) + "]");
       if (!dev || parse_err) {
         for (const auto& k : io_keys)
           if (io_want(d, k)) rec.failed(p + k.field, dev ? *parse_err : dev.error());
@@ -663,7 +663,7 @@ result<void> apply_io_v2(const group_files& g, const hierarchy& h, const quota_s
     }
     for (const auto& d : s.disks)
       if (d.weight) {
-        auto dev = cgroupfs::parse_device(d.target, "disks[" + detail::quote(d.target) + "]");
+        auto dev = cgroupfs::parse_device(d.target, "disks[" + bulkhead::detail::quote(d.target) + "]");
         if (!dev) {
           rec.failed("disks['" + d.target + "'].weight", dev.error());
           continue;
@@ -720,7 +720,7 @@ result<void> apply_io_v1(const group_files& g, const hierarchy& h, const quota_s
         rec.unsupported(knob);
         continue;
       }
-      auto dev = cgroupfs::parse_device(d.target, "disks[" + detail::quote(d.target) + "]");
+      auto dev = cgroupfs::parse_device(d.target, "disks[" + bulkhead::detail::quote(d.target) + "]");
       if (!dev) {
         rec.failed(knob, dev.error());
         continue;
@@ -765,11 +765,11 @@ result<void> apply_io_v1(const group_files& g, const hierarchy& h, const quota_s
     if (!d.weight) continue;
     const std::string knob = "disks['" + d.target + "'].weight";
     if (*d.weight < blkio_weight_min || *d.weight > blkio_weight_max) {
-      rec.failed(knob, error(errc::out_of_range, detail::range_msg(knob, *d.weight, blkio_weight_min, blkio_weight_max) +
+      rec.failed(knob, error(errc::out_of_range, bulkhead::detail::range_msg(knob, *d.weight, blkio_weight_min, blkio_weight_max) +
                                                      " (cgroup v1 blkio.weight_device)"));
       continue;
     }
-    auto dev = cgroupfs::parse_device(d.target, "disks[" + detail::quote(d.target) + "]");
+    auto dev = cgroupfs::parse_device(d.target, "disks[" + bulkhead::detail::quote(d.target) + "]");
     if (!dev) {
       rec.failed(knob, dev.error());
       continue;
@@ -1116,7 +1116,7 @@ result<void> read_io(reading_builder& b, const hierarchy& h) {
             auto it = kv.find(k.v2);
             if (it == kv.end() || it->second == "max") {
               set_io_limit(d, k, unlimited);
-            } else if (auto n = detail::parse_u64(it->second, std::string(g.path(h, "io.max")) + " " + dev + " " + k.v2)) {
+            } else if (auto n = bulkhead::detail::parse_u64(it->second, std::string(g.path(h, "io.max")) + " " + dev + " " + k.v2)) {
               set_io_limit(d, k, *n);
             } else {
               b.out.partial.push_back(n.error());
@@ -1142,7 +1142,7 @@ result<void> read_io(reading_builder& b, const hierarchy& h) {
           const auto num = [&](const char* k) -> std::optional<std::uint64_t> {
             auto it = kv.find(k);
             if (it == kv.end()) return std::nullopt;
-            return b.ok(detail::parse_u64(it->second, std::string(g.path(h, "io.stat")) + " " + dev + " " + k));
+            return b.ok(bulkhead::detail::parse_u64(it->second, std::string(g.path(h, "io.stat")) + " " + dev + " " + k));
           };
           if (auto v = num("rbytes")) c.read_bytes = bytes{*v};
           if (auto v = num("wbytes")) c.write_bytes = bytes{*v};
@@ -1193,12 +1193,12 @@ result<void> read_io(reading_builder& b, const hierarchy& h) {
 result<std::vector<pid_t>> parse_procs(std::string_view text, const std::string& what) {
   std::vector<pid_t> out;
   std::optional<error> err;
-  detail::split(text, '\n', [&](std::string_view l) {
-    l = detail::trim(l);
+  bulkhead::detail::split(text, '\n', [&](std::string_view l) {
+    l = bulkhead::detail::trim(l);
     if (l.empty() || err) return;
-    auto v = detail::parse_u64(l, what);
+    auto v = bulkhead::detail::parse_u64(l, what);
     if (!v || *v > static_cast<std::uint64_t>(std::numeric_limits<pid_t>::max())) {
-      err = v ? error(errc::parse_error, what + ": pid " + detail::quote(l) + " out of range") : v.error();
+      err = v ? error(errc::parse_error, what + ": pid " + bulkhead::detail::quote(l) + " out of range") : v.error();
       return;
     }
     out.push_back(static_cast<pid_t>(*v));
@@ -1224,12 +1224,12 @@ result<std::unique_ptr<cgroup_backend>> cgroup_backend::open(cgroup_options opti
   {
     std::optional<error> err;
     if (!options.parent.empty())
-      detail::split(options.parent, '/', [&](std::string_view c) {
+      bulkhead::detail::split(options.parent, '/', [&](std::string_view c) {
         if (err) return;
         if (auto v = validate_name(c, "cgroup parent component"); !v) err = std::move(v.error());
         else parent += (parent.empty() ? "" : "/") + std::string(c);
       });
-    if (err) return fail(std::move(err->in("cgroup parent " + detail::quote(options.parent))));
+    if (err) return fail(std::move(err->in("cgroup parent " + bulkhead::detail::quote(options.parent))));
   }
   auto root = rooted_dir::open(options.fs_root);
   if (!root) return fail(std::move(root.error()));
@@ -1256,7 +1256,7 @@ result<std::unique_ptr<cgroup_backend>> cgroup_backend::open(cgroup_options opti
     auto dir = im->fsroot.subdir(rel_of(hm.mount_point));
     if (!dir) {
       if (dir.error().code() == errc::not_found)
-        return fail(errc::not_found, "cgroup parent " + detail::quote(parent) + " does not exist in " +
+        return fail(errc::not_found, "cgroup parent " + bulkhead::detail::quote(parent) + " does not exist in " +
                                          display(hm.mount_point) + " (create it first)");
       return fail(std::move(dir.error()));
     }
@@ -1276,7 +1276,7 @@ result<std::unique_ptr<cgroup_backend>> cgroup_backend::open(cgroup_options opti
         if (!v2_available) {
           v2_available.emplace();
           auto text = im->fsroot.read_file(rel_of(unified->mount_point) + "/cgroup.controllers");
-          if (text) detail::split(detail::trim(*text), ' ', [&](std::string_view n) {
+          if (text) bulkhead::detail::split(bulkhead::detail::trim(*text), ' ', [&](std::string_view n) {
               if (!n.empty()) v2_available->emplace(n);
             });
           else if (text.error().code() != errc::not_found) return fail(std::move(text.error()));
@@ -1316,12 +1316,12 @@ result<host_capacity> cgroup_backend::capacity() {
   // proc(5) /proc/meminfo and Documentation/ABI/stable/sysfs-devices-node: "MemTotal: N kB".
   const auto mem_total = [](std::string_view text) -> std::optional<std::uint64_t> {
     std::optional<std::uint64_t> out;
-    detail::split(text, '\n', [&](std::string_view l) {
+    bulkhead::detail::split(text, '\n', [&](std::string_view l) {
       const auto k = l.find("MemTotal:");
       if (k == std::string_view::npos || out) return;
-      auto rest = detail::trim(l.substr(k + 9));
-      if (rest.size() > 3 && rest.substr(rest.size() - 3) == " kB") rest = detail::trim(rest.substr(0, rest.size() - 3));
-      if (auto v = detail::parse_u64(rest, "MemTotal"); v && *v <= std::numeric_limits<std::uint64_t>::max() / 1024)
+      auto rest = bulkhead::detail::trim(l.substr(k + 9));
+      if (rest.size() > 3 && rest.substr(rest.size() - 3) == " kB") rest = bulkhead::detail::trim(rest.substr(0, rest.size() - 3));
+      if (auto v = bulkhead::detail::parse_u64(rest, "MemTotal"); v && *v <= std::numeric_limits<std::uint64_t>::max() / 1024)
         out = *v * 1024;
     });
     return out;
@@ -1331,7 +1331,7 @@ result<host_capacity> cgroup_backend::capacity() {
   if (auto nodes = fs.list("sys/devices/system/node")) {
     for (const auto& n : *nodes) {
       if (n.size() <= 4 || n.compare(0, 4, "node") != 0) continue;
-      auto id = detail::parse_u64(std::string_view(n).substr(4), "node id");
+      auto id = bulkhead::detail::parse_u64(std::string_view(n).substr(4), "node id");
       if (!id || *id > std::numeric_limits<std::uint32_t>::max()) continue;
       numa_cell cell;
       cell.id = static_cast<std::uint32_t>(*id);
@@ -1374,10 +1374,10 @@ result<void> identify(const impl_t& im, instance_info& i) {
     }
     i.id.run = incarnation{*ino};
     auto procs = h.dir.read_file(i.name + "/cgroup.procs");
-    if (procs && !detail::trim(*procs).empty()) i.state = instance_state::running;
+    if (procs && !bulkhead::detail::trim(*procs).empty()) i.state = instance_state::running;
     return {};
   }
-  return fail(errc::not_found, "cgroup " + detail::quote(i.name) + " does not exist beneath " + im.source);
+  return fail(errc::not_found, "cgroup " + bulkhead::detail::quote(i.name) + " does not exist beneath " + im.source);
 }
 
 // The group name of an instance, checked. The uuid is the name's (computing
@@ -1387,7 +1387,7 @@ result<std::string> group_name(const instance_info& i) {
   thread_local std::string last_name;
   thread_local uuid last_uuid;
   if (!i.id.id.is_nil() && !(last_name == i.name && last_uuid == i.id.id) && !(i.id.id == task_uuid(i.name)))
-    return fail(errc::invalid_argument, "instance " + i.id.id.to_string() + " is not cgroup " + detail::quote(i.name) +
+    return fail(errc::invalid_argument, "instance " + i.id.id.to_string() + " is not cgroup " + bulkhead::detail::quote(i.name) +
                                             " (whose uuid is " + task_uuid(i.name).to_string() + ")");
   if (!i.id.id.is_nil()) {
     last_name = i.name;
@@ -1480,7 +1480,7 @@ result<instance_reading> cgroup_backend::read(const instance_info& instance) {
 result<apply_report> cgroup_backend::apply(const instance_info& instance, const quota_spec& spec) {
   auto name = group_name(instance);
   if (!name) return fail(std::move(name.error()));
-  if (auto v = validate(spec); !v) return fail(std::move(v.error()).in("applying to cgroup " + detail::quote(*name)));
+  if (auto v = validate(spec); !v) return fail(std::move(v.error()).in("applying to cgroup " + bulkhead::detail::quote(*name)));
   apply_report rep;
   recorder rec{rep};
   static_unsupported(spec, rec);
@@ -1519,7 +1519,7 @@ result<apply_report> cgroup_backend::apply(const instance_info& instance, const 
   if (gone) {
     if (instance.id.run)
       return fail(errc::vanished, gone->message() + " (it existed before: removed since)");
-    return fail(std::move(gone->in("applying to cgroup " + detail::quote(*name))));
+    return fail(std::move(gone->in("applying to cgroup " + bulkhead::detail::quote(*name))));
   }
   return rep;
 }
@@ -1535,21 +1535,21 @@ result<instance_info> cgroup_backend::create(std::string_view name, std::optiona
       // cgroup.subtree_control must list a controller for children to use it.
       std::string want;
       auto cur = h.dir.read_file("cgroup.subtree_control");
-      if (!cur) return fail(std::move(cur.error()).in("creating cgroup " + detail::quote(n)));
+      if (!cur) return fail(std::move(cur.error()).in("creating cgroup " + bulkhead::detail::quote(n)));
       std::set<std::string> on;
-      detail::split(detail::trim(*cur), ' ', [&](std::string_view x) {
+      bulkhead::detail::split(bulkhead::detail::trim(*cur), ' ', [&](std::string_view x) {
         if (!x.empty()) on.emplace(x);
       });
       for (const auto c : h.serves)
         if (c != C::cpuacct && !on.count(std::string(to_string(c)))) want += (want.empty() ? "+" : " +") + std::string(to_string(c));
       if (!want.empty())
         if (auto w = h.dir.write_file("cgroup.subtree_control", want); !w)
-          return fail(std::move(w.error()).in("enabling controllers in " + h.path + " for cgroup " + detail::quote(n)));
+          return fail(std::move(w.error()).in("enabling controllers in " + h.path + " for cgroup " + bulkhead::detail::quote(n)));
     }
     auto mk = h.dir.make_dir(n);
     if (!mk) {
       if (mk.error().code() != errc::already_exists)
-        return fail(std::move(mk.error()).in("creating cgroup " + detail::quote(n)));
+        return fail(std::move(mk.error()).in("creating cgroup " + bulkhead::detail::quote(n)));
     } else {
       created = true;
     }
@@ -1558,15 +1558,15 @@ result<instance_info> cgroup_backend::create(std::string_view name, std::optiona
       // cannot join it until both are set. Start from the parent's.
       for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
         auto mine = h.dir.read_file(n + "/" + f);
-        if (!mine || !detail::trim(*mine).empty()) continue;
+        if (!mine || !bulkhead::detail::trim(*mine).empty()) continue;
         auto parent = h.dir.read_file(f);
         if (!parent) continue;
-        if (auto w = h.dir.write_file(n + "/" + f, detail::trim(*parent)); !w)
-          return fail(std::move(w.error()).in("creating cgroup " + detail::quote(n)));
+        if (auto w = h.dir.write_file(n + "/" + f, bulkhead::detail::trim(*parent)); !w)
+          return fail(std::move(w.error()).in("creating cgroup " + bulkhead::detail::quote(n)));
       }
     }
   }
-  if (!created) return fail(errc::already_exists, "cgroup " + detail::quote(n) + " already exists beneath " + p_->source);
+  if (!created) return fail(errc::already_exists, "cgroup " + bulkhead::detail::quote(n) + " already exists beneath " + p_->source);
   auto i = make_info(*p_, n);
   i.qos = qos;
   i.tenant = std::move(tenant);
@@ -1580,7 +1580,7 @@ result<void> cgroup_backend::attach(const instance_info& instance, pid_t pid) {
   if (pid <= 0) return fail(errc::invalid_argument, "pid " + std::to_string(pid) + " is not a process id");
   for (const auto& h : p_->hiers)
     if (auto w = h.dir.write_file(*name + "/cgroup.procs", std::to_string(pid)); !w)
-      return fail(std::move(w.error()).in("attaching pid " + std::to_string(pid) + " to cgroup " + detail::quote(*name)));
+      return fail(std::move(w.error()).in("attaching pid " + std::to_string(pid) + " to cgroup " + bulkhead::detail::quote(*name)));
   return {};
 }
 
@@ -1611,8 +1611,8 @@ result<void> cgroup_backend::remove(const instance_info& instance) {
       first = std::move(e);
     }
   }
-  if (first) return fail(std::move(first->in("removing cgroup " + detail::quote(*name))));
-  if (!any) return fail(errc::not_found, "cgroup " + detail::quote(*name) + " does not exist beneath " + p_->source);
+  if (first) return fail(std::move(first->in("removing cgroup " + bulkhead::detail::quote(*name))));
+  if (!any) return fail(errc::not_found, "cgroup " + bulkhead::detail::quote(*name) + " does not exist beneath " + p_->source);
   return {};
 }
 

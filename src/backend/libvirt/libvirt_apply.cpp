@@ -21,7 +21,7 @@ namespace bulkhead {
 
 namespace {
 
-using detail::quote;
+using bulkhead::detail::quote;
 
 // Canonical text of each knob: compared for equality and shown in reports.
 std::string txt(const limit<microseconds>& l) {

@@ -56,7 +56,7 @@ result<parsed_domain> fetch_domain(virConnectPtr conn, virDomainPtr dom, unsigne
   if (!xml) {
     const char* n = virDomainGetName(dom);
     return fail(last_error(conn, errc::io_error,
-                           std::string("reading the XML of domain ") + detail::quote(n ? n : "?")));
+                           std::string("reading the XML of domain ") + bulkhead::detail::quote(n ? n : "?")));
   }
   auto parsed = parse_domain_xml(xml);
   std::free(xml);
@@ -311,7 +311,7 @@ void per_domain(virConnectPtr conn, virDomainPtr dom, const parsed_domain& p, co
         c.errors = qk<operations>(v(bs.errs));
         u.disks.push_back(std::move(c));
       } else {
-        partial.push_back(lv::last_error(conn, errc::io_error, "block stats of " + detail::quote(d.target)));
+        partial.push_back(lv::last_error(conn, errc::io_error, "block stats of " + bulkhead::detail::quote(d.target)));
       }
     }
   }
@@ -334,7 +334,7 @@ void per_domain(virConnectPtr conn, virDomainPtr dom, const parsed_domain& p, co
         c.tx_drops = qk<packets>(v(is.tx_drop));
         u.interfaces.push_back(std::move(c));
       } else {
-        partial.push_back(lv::last_error(conn, errc::io_error, "interface stats of " + detail::quote(i.mac)));
+        partial.push_back(lv::last_error(conn, errc::io_error, "interface stats of " + bulkhead::detail::quote(i.mac)));
       }
     }
   }
@@ -362,7 +362,7 @@ result<void> libvirt_backend::impl::open() {
     std::string msg = e && e->message ? e->message : "libvirt gave no reason";
     virResetLastError();
     return fail(errc::connection_failed,
-                "cannot connect to libvirt at " + detail::quote(options.uri.empty() ? "(default URI)" : options.uri) +
+                "cannot connect to libvirt at " + bulkhead::detail::quote(options.uri.empty() ? "(default URI)" : options.uri) +
                     ": " + msg);
   }
   if (char* real = virConnectGetURI(conn)) {
@@ -418,7 +418,7 @@ result<host_capacity> libvirt_backend::capacity() {
   if (!c) return fail(std::move(c.error()));
   virNodeInfo ni{};
   if (virNodeGetInfo(*c, &ni) != 0) {
-    auto e = lv::last_error(*c, errc::io_error, "reading node info from " + detail::quote(p_->uri));
+    auto e = lv::last_error(*c, errc::io_error, "reading node info from " + bulkhead::detail::quote(p_->uri));
     p_->note(e);
     return fail(std::move(e));
   }
@@ -433,7 +433,7 @@ result<host_capacity> libvirt_backend::capacity() {
   h.memory = to_bytes(kibibytes{ni.memory}).value_or(bytes{0});
   char* caps = virConnectGetCapabilities(*c);
   if (!caps) {
-    auto e = lv::last_error(*c, errc::io_error, "reading capabilities from " + detail::quote(p_->uri));
+    auto e = lv::last_error(*c, errc::io_error, "reading capabilities from " + bulkhead::detail::quote(p_->uri));
     p_->note(e);
     return fail(std::move(e));
   }
@@ -466,7 +466,7 @@ result<std::vector<instance_info>> libvirt_backend::discover() {
   virDomainPtr* doms = nullptr;
   const int n = virConnectListAllDomains(*c, &doms, 0);
   if (n < 0) {
-    auto e = lv::last_error(*c, errc::io_error, "listing domains on " + detail::quote(p_->uri));
+    auto e = lv::last_error(*c, errc::io_error, "listing domains on " + bulkhead::detail::quote(p_->uri));
     p_->note(e);
     return fail(std::move(e));
   }
@@ -540,7 +540,7 @@ result<instance_reading> read_one(virConnectPtr conn, virDomainPtr dom, const st
 
 std::string describe_domain(virDomainPtr d) {
   const char* n = virDomainGetName(d);
-  return std::string("domain ") + detail::quote(n ? n : "?");
+  return std::string("domain ") + bulkhead::detail::quote(n ? n : "?");
 }
 }  // namespace
 
@@ -551,7 +551,7 @@ result<instance_reading> libvirt_backend::read(const instance_info& instance) {
   const auto u = instance.id.id.to_string();
   domain_ptr d(virDomainLookupByUUIDString(*c, u.c_str()));
   if (!d) {
-    auto e = lv::last_error(*c, errc::not_found, "domain " + detail::quote(instance.name) + " (" + u + ")");
+    auto e = lv::last_error(*c, errc::not_found, "domain " + bulkhead::detail::quote(instance.name) + " (" + u + ")");
     p_->note(e);
     return fail(std::move(e));
   }
@@ -574,7 +574,7 @@ result<host_reading> libvirt_backend::read_all() {
   host_reading out;
   out.source = p_->uri;
   if (n < 0) {
-    auto e = lv::last_error(*c, errc::io_error, "reading domain stats from " + detail::quote(p_->uri));
+    auto e = lv::last_error(*c, errc::io_error, "reading domain stats from " + bulkhead::detail::quote(p_->uri));
     p_->note(e);
     if (e.code() != errc::unsupported) return fail(std::move(e));
     // A driver without bulk stats: one domain at a time.

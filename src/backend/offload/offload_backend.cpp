@@ -8,7 +8,7 @@
 #include "bulkhead/backend/offload/description.hpp"
 #include "bulkhead/detail/rooted_fs.hpp"
 #include "bulkhead/detail/text.hpp"
-#include "mapping.hpp"
+#include "bulkhead/backend/offload/detail/mapping.hpp"
 
 namespace bulkhead {
 
@@ -131,7 +131,7 @@ instance_info info_of(const emulated_card& card, const instance_config& i, const
   for (const auto& f : view.functions)
     if (f.instance == i.id) fns.push_back(&f);
   // A bare-metal instance has its own board: dedicated CPU and memory.
-  mapping::set_modes(info, fns, i.isolation == isolation_level::bare_metal);
+  offload::detail::set_modes(info, fns, i.isolation == isolation_level::bare_metal);
   return info;
 }
 
@@ -151,7 +151,7 @@ result<offload_backend::located> offload_backend::locate(const instance_info& in
   for (auto& c : cards_)
     if (const auto* i = c.find_instance(instance.id.id)) return located{&c, i};
   return fail(errc::not_found, "offload " + source_ + ": no instance " + instance.id.id.to_string() + " (" +
-                                   detail::quote(instance.name) + ") on any card");
+                                   bulkhead::detail::quote(instance.name) + ") on any card");
 }
 
 result<instance_reading> offload_backend::read(const instance_info& instance) {
@@ -169,11 +169,11 @@ result<instance_reading> offload_backend::read(const instance_info& instance) {
     if (f.instance == i.id) fns.push_back(&f);
   for (const auto* f : fns) {
     if (f->type == function_type::virtio_net) {
-      r.enforced.interfaces.push_back(mapping::interface_of(*f));
-      r.usage.interfaces.push_back(mapping::interface_counters_of(*f));
+      r.enforced.interfaces.push_back(offload::detail::interface_of(*f));
+      r.usage.interfaces.push_back(offload::detail::interface_counters_of(*f));
     } else {
-      r.enforced.disks.push_back(mapping::disk_of(*f));
-      r.usage.disks.push_back(mapping::disk_counters_of(*f));
+      r.enforced.disks.push_back(offload::detail::disk_of(*f));
+      r.usage.disks.push_back(offload::detail::disk_counters_of(*f));
     }
   }
   if (i.board_cpus) {
@@ -181,7 +181,7 @@ result<instance_reading> offload_backend::read(const instance_info& instance) {
     r.enforced.cpu.max_vcpus = *i.board_cpus;
   }
   if (i.board_memory) r.enforced.memory.max = *i.board_memory;
-  mapping::add_unsupported(r.unsupported, fns);
+  offload::detail::add_unsupported(r.unsupported, fns);
   return r;
 }
 
@@ -351,67 +351,6 @@ result<std::vector<card_view>> offload_backend::cards() {
   std::vector<card_view> out;
   out.reserve(cards_.size());
   for (auto& c : cards_) out.push_back(c.snapshot(now));
-  return out;
-}
-
-// --- bindings for the sysfs reader --------------------------------------------
-
-result<std::vector<offload_sysfs_binding>> parse_sysfs_bindings(std::string_view json_text) {
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(json_text.begin(), json_text.end());
-  } catch (const nlohmann::json::exception& e) {
-    return fail(errc::parse_error, std::string("offload bindings: not valid JSON: ") + e.what());
-  }
-  const auto bad = [](std::string m) { return fail(errc::parse_error, "offload bindings: " + std::move(m)); };
-  if (!doc.is_object()) return bad("expected an object");
-  for (const auto& [k, v] : doc.items())
-    if (k != "instances") return bad("unknown key " + detail::quote(k) + " (known: instances)");
-  auto it = doc.find("instances");
-  if (it == doc.end() || !it->is_array()) return bad("instances: expected an array");
-  std::vector<offload_sysfs_binding> out;
-  for (std::size_t i = 0; i < it->size(); ++i) {
-    const std::string p = "instances[" + std::to_string(i) + "]";
-    const auto& o = (*it)[i];
-    if (!o.is_object()) return bad(p + ": expected an object");
-    offload_sysfs_binding b;
-    for (const auto& [k, v] : o.items()) {
-      if (k == "uuid" || k == "name" || k == "isolation" || k == "tenant" || k == "qos_class") {
-        if (!v.is_string()) return bad(p + "." + k + ": expected a string");
-        const auto s = v.get<std::string>();
-        if (!detail::is_utf8(s)) return bad(p + "." + k + ": not valid UTF-8");
-        if (k == "uuid") {
-          auto u = uuid::parse(s);
-          if (!u) return fail(std::move(u.error()).in("offload bindings: " + p + ".uuid"));
-          b.id = *u;
-        } else if (k == "name") {
-          b.name = s;
-        } else if (k == "isolation") {
-          auto l = parse_enum<isolation_level>(s);
-          if (!l) return fail(std::move(l.error()).in("offload bindings: " + p + ".isolation"));
-          if (*l != isolation_level::bare_metal && *l != isolation_level::vm_offload)
-            return bad(p + ".isolation: " + detail::quote(s) + "; a card's instances are bare_metal or vm_offload");
-          b.isolation = *l;
-        } else if (k == "tenant") {
-          b.tenant = s;
-        } else {
-          auto q = parse_enum<qos_class>(s);
-          if (!q) return fail(std::move(q.error()).in("offload bindings: " + p + ".qos_class"));
-          b.qos = *q;
-        }
-      } else if (k == "functions") {
-        if (!v.is_array()) return bad(p + ".functions: expected an array of strings");
-        for (const auto& f : v) {
-          if (!f.is_string()) return bad(p + ".functions: expected an array of strings");
-          b.functions.push_back(f.get<std::string>());
-        }
-      } else {
-        return bad(p + ": unknown key " + detail::quote(k) + " (known: uuid, name, isolation, tenant, qos_class, functions)");
-      }
-    }
-    if (b.id.is_nil()) return bad(p + ".uuid: missing");
-    out.push_back(std::move(b));
-  }
   return out;
 }
 

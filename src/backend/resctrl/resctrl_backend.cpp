@@ -14,7 +14,7 @@
 #include "bulkhead/backend/drift.hpp"
 #include "bulkhead/backend/mount_table.hpp"
 #include "bulkhead/backend/task_id.hpp"
-#include "bulkhead/detail/file_cache.hpp"
+#include "util/file_cache.hpp"
 #include "bulkhead/detail/rooted_fs.hpp"
 #include "bulkhead/detail/text.hpp"
 
@@ -37,7 +37,7 @@ class rooted_resctrl_fs final : public resctrl_fs {
     struct stat st{};
     const int rc = ::fstat(*fd, &st);
     ::close(*fd);
-    if (rc != 0) return fail(errc::io_error, detail::quote(rel) + ": fstat failed");
+    if (rc != 0) return fail(errc::io_error, bulkhead::detail::quote(rel) + ": fstat failed");
     return static_cast<std::uint64_t>(st.st_ino);
   }
   result<void> make_dir(std::string_view rel) override { return d_.make_dir(rel); }
@@ -75,21 +75,6 @@ result<std::unique_ptr<resctrl_fs>> open_resctrl_fs(const std::string& root, std
   return std::unique_ptr<resctrl_fs>(new rooted_resctrl_fs(std::move(*d), max_open_files));
 }
 
-result<resctrl_options> resctrl_options_from_mounts(std::string_view mount_table_text, const std::string& fs_root) {
-  auto t = parse_mount_table(mount_table_text);
-  if (!t) return fail(std::move(t.error()));
-  for (const auto& e : *t) {
-    if (e.fstype != "resctrl") continue;
-    resctrl_options o;
-    std::string base = fs_root;
-    while (!base.empty() && base.back() == '/') base.pop_back();
-    o.root = base + e.mount_point;
-    o.mba_mbps = e.has_option("mba_MBps");
-    return o;
-  }
-  return fail(errc::not_found, "the mount table has no resctrl mount (mount -t resctrl resctrl /sys/fs/resctrl)");
-}
-
 // ---- the backend ------------------------------------------------------------------
 
 struct resctrl_backend::impl {
@@ -108,8 +93,8 @@ bool reserved(std::string_view n) { return n == "info" || n == "mon_data" || n =
 result<std::uint64_t> read_num(const resctrl_fs& fs, const std::string& rel, bool hex) {
   auto t = fs.read(rel);
   if (!t) return fail(std::move(t.error()));
-  const auto v = detail::trim(*t);
-  return hex ? detail::parse_hex_u64(v, fs.path() + "/" + rel) : detail::parse_u64(v, fs.path() + "/" + rel);
+  const auto v = bulkhead::detail::trim(*t);
+  return hex ? bulkhead::detail::parse_hex_u64(v, fs.path() + "/" + rel) : bulkhead::detail::parse_u64(v, fs.path() + "/" + rel);
 }
 result<std::optional<std::uint64_t>> read_opt_num(const resctrl_fs& fs, const std::string& rel, bool hex) {
   auto v = read_num(fs, rel, hex);
@@ -181,8 +166,8 @@ result<resctrl_info> read_info(const resctrl_fs& fs, bool mbps) {
       if (!n) return fail(std::move(n.error()));
       m.num_rmids = *n;
       if (auto f = fs.read(p + "mon_features"))
-        detail::split(*f, '\n', [&](std::string_view x) {
-          x = detail::trim(x);
+        bulkhead::detail::split(*f, '\n', [&](std::string_view x) {
+          x = bulkhead::detail::trim(x);
           if (!x.empty()) m.features.emplace_back(x);
         });
       info.mon = std::move(m);
@@ -212,12 +197,12 @@ std::string knob_for(const std::string& resource, std::uint32_t domain) {
 // the last answer is remembered).
 result<std::string> group_name(const instance_info& i) {
   if (auto v = validate_name(i.name, "resctrl group name"); !v) return fail(std::move(v.error()));
-  if (reserved(i.name)) return fail(errc::invalid_argument, "resctrl group name " + detail::quote(i.name) + " is reserved");
+  if (reserved(i.name)) return fail(errc::invalid_argument, "resctrl group name " + bulkhead::detail::quote(i.name) + " is reserved");
   thread_local std::string last_name;
   thread_local uuid last_uuid;
   if (!i.id.id.is_nil() && !(last_name == i.name && last_uuid == i.id.id) && !(i.id.id == task_uuid(i.name)))
     return fail(errc::invalid_argument, "instance " + i.id.id.to_string() + " is not resctrl group " +
-                                            detail::quote(i.name) + " (whose uuid is " + task_uuid(i.name).to_string() + ")");
+                                            bulkhead::detail::quote(i.name) + " (whose uuid is " + task_uuid(i.name).to_string() + ")");
   if (!i.id.id.is_nil()) {
     last_name = i.name;
     last_uuid = i.id.id;
@@ -242,9 +227,9 @@ result<void> identify(const impl_t& im, instance_info& i) {
   if (!ino) return fail(std::move(ino.error()));
   auto dir = im.fs->is_directory(i.name);
   if (!dir) return fail(std::move(dir.error()));
-  if (!*dir) return fail(errc::not_found, "resctrl group " + detail::quote(i.name) + " is not a directory");
+  if (!*dir) return fail(errc::not_found, "resctrl group " + bulkhead::detail::quote(i.name) + " is not a directory");
   i.id.run = incarnation{*ino};
-  if (auto t = im.fs->read(i.name + "/tasks"); t && !detail::trim(*t).empty()) i.state = instance_state::running;
+  if (auto t = im.fs->read(i.name + "/tasks"); t && !bulkhead::detail::trim(*t).empty()) i.state = instance_state::running;
   return {};
 }
 
@@ -278,7 +263,7 @@ result<group_state> read_group(const impl_t& im, const std::string& name) {
   g.schemata = std::move(*s);
   if (!name.empty()) {
     auto m = im.fs->read(prefix + "mode");
-    if (m) g.mode = std::string(detail::trim(*m));
+    if (m) g.mode = std::string(bulkhead::detail::trim(*m));
     else if (m.error().code() != errc::not_found) return fail(std::move(m.error()));
   }
   return g;
@@ -336,7 +321,7 @@ void write_values(impl_t& im, const std::string& group, const std::vector<pendin
     auto e = std::move(w.error());
     // resctrl.rst: info/last_cmd_status says why the last command failed.
     if (auto st = im.fs->read("info/last_cmd_status"))
-      e = error(e.code(), e.message() + " (info/last_cmd_status: " + std::string(detail::trim(*st)) + ")");
+      e = error(e.code(), e.message() + " (info/last_cmd_status: " + std::string(bulkhead::detail::trim(*st)) + ")");
     for (const auto& v : values) rec.failed(knob_prefix + v.knob, e);
     return;
   }
@@ -349,8 +334,8 @@ void write_values(impl_t& im, const std::string& group, const std::vector<pendin
     const std::uint64_t* got = l ? l->find(v.domain) : nullptr;
     if (!got || *got != v.after) {
       rec.failed(knob_prefix + v.knob,
-                 error(errc::io_error, im.fs->path() + "/" + prefix + "schemata: wrote " + detail::quote(text) +
-                                           " but the kernel holds " + (back ? detail::quote(detail::trim(*back)) : back.error().describe())));
+                 error(errc::io_error, im.fs->path() + "/" + prefix + "schemata: wrote " + bulkhead::detail::quote(text) +
+                                           " but the kernel holds " + (back ? bulkhead::detail::quote(bulkhead::detail::trim(*back)) : back.error().describe())));
       continue;
     }
     rec.changed(knob_prefix + v.knob, text_of(v, v.before), text_of(v, v.after));
@@ -363,14 +348,14 @@ result<void> write_mode(impl_t& im, const std::string& group, const std::string&
   if (!w) {
     auto e = std::move(w.error());
     if (auto st = im.fs->read("info/last_cmd_status"))
-      e = error(e.code(), e.message() + " (info/last_cmd_status: " + std::string(detail::trim(*st)) + ")");
+      e = error(e.code(), e.message() + " (info/last_cmd_status: " + std::string(bulkhead::detail::trim(*st)) + ")");
     rec.failed("llc.exclusive", e);
     return fail(std::move(e));
   }
   auto back = im.fs->read(group + "/mode");
-  if (!back || detail::trim(*back) != mode) {
-    error e(errc::io_error, im.fs->path() + "/" + group + "/mode: wrote " + detail::quote(mode) + " but it reads " +
-                                (back ? detail::quote(detail::trim(*back)) : back.error().describe()));
+  if (!back || bulkhead::detail::trim(*back) != mode) {
+    error e(errc::io_error, im.fs->path() + "/" + group + "/mode: wrote " + bulkhead::detail::quote(mode) + " but it reads " +
+                                (back ? bulkhead::detail::quote(bulkhead::detail::trim(*back)) : back.error().describe()));
     rec.failed("llc.exclusive", e);
     return fail(std::move(e));
   }
@@ -528,7 +513,7 @@ result<instance_reading> resctrl_backend::read(const instance_info& instance) {
   if (auto doms = p_->fs->list(*name + "/mon_data")) {
     for (const auto& dname : *doms) {
       if (dname.rfind("mon_L3_", 0) != 0) continue;
-      auto id = detail::parse_u64(std::string_view(dname).substr(7), dname);
+      auto id = bulkhead::detail::parse_u64(std::string_view(dname).substr(7), dname);
       if (!id || *id > std::numeric_limits<std::uint32_t>::max()) {
         out.partial.push_back(error(errc::parse_error, p_->fs->path() + "/" + *name + "/mon_data/" + dname +
                                                            ": not mon_L3_<domain id>"));
@@ -543,10 +528,10 @@ result<instance_reading> resctrl_backend::read(const instance_info& instance) {
           if (t.error().code() != errc::not_found) out.partial.push_back(t.error());
           return;
         }
-        const auto v = detail::trim(*t);
+        const auto v = bulkhead::detail::trim(*t);
         // resctrl.rst: a counter that cannot be read yet reads "Unavailable".
         if (v == "Unavailable") return;
-        auto n = detail::parse_u64(v, p_->fs->path() + "/" + rel);
+        auto n = bulkhead::detail::parse_u64(v, p_->fs->path() + "/" + rel);
         if (n) dst = bytes{*n};
         else out.partial.push_back(n.error());
       };
@@ -573,7 +558,7 @@ result<instance_reading> resctrl_backend::read(const instance_info& instance) {
 result<apply_report> resctrl_backend::apply(const instance_info& instance, const quota_spec& spec) {
   auto name = group_name(instance);
   if (!name) return fail(std::move(name.error()));
-  if (auto v = validate(spec); !v) return fail(std::move(v.error()).in("applying to resctrl group " + detail::quote(*name)));
+  if (auto v = validate(spec); !v) return fail(std::move(v.error()).in("applying to resctrl group " + bulkhead::detail::quote(*name)));
   apply_report rep;
   recorder rec{rep};
   {
@@ -593,9 +578,9 @@ result<apply_report> resctrl_backend::apply(const instance_info& instance, const
       auto d = im.fs->is_directory(*name);
       if (d && !*d)
         return fail(instance.id.run ? errc::vanished : errc::not_found,
-                    "resctrl group " + detail::quote(*name) + " does not exist in " + im.fs->path());
+                    "resctrl group " + bulkhead::detail::quote(*name) + " does not exist in " + im.fs->path());
     }
-    return fail(std::move(e).in("applying to resctrl group " + detail::quote(*name)));
+    return fail(std::move(e).in("applying to resctrl group " + bulkhead::detail::quote(*name)));
   };
   // The common case first: the group already holds what the spec asks, which
   // its own files show (the kernel keeps every shareable mask off exclusive
@@ -730,7 +715,7 @@ result<apply_report> resctrl_backend::apply(const instance_info& instance, const
               for (const auto& h : usage.shrinkable) {
                 if ((h.mask & all) == 0) continue;
                 const auto nm = h.mask & ~all;
-                if (auto c = check_cbm(nm, *first, "the mask left to " + (h.group.empty() ? std::string("the default group") : "group " + detail::quote(h.group))); !c) {
+                if (auto c = check_cbm(nm, *first, "the mask left to " + (h.group.empty() ? std::string("the default group") : "group " + bulkhead::detail::quote(h.group))); !c) {
                   rec.failed(what, c.error());
                   fits = false;
                   break;
@@ -834,7 +819,7 @@ result<apply_report> resctrl_backend::apply(const instance_info& instance, const
     if (!write_mode(im, *name, *mode_to, self->mode, rec)) mode_to.reset();
   for (const auto& [g, values] : others)
     write_values(im, g, values, info.mba_mbps, rec,
-                 g.empty() ? std::string("resctrl default group: ") : "resctrl group " + detail::quote(g) + ": ");
+                 g.empty() ? std::string("resctrl default group: ") : "resctrl group " + bulkhead::detail::quote(g) + ": ");
   write_values(im, *name, own, info.mba_mbps, rec, "");
   const bool llc_failed = std::any_of(rep.failed.begin(), rep.failed.end(), [](const knob_failure& x) {
     return x.knob.find("llc") != std::string::npos;
@@ -847,24 +832,24 @@ result<instance_info> resctrl_backend::create(std::string_view name, std::option
                                               std::optional<std::string> tenant) {
   if (auto v = validate_name(name, "resctrl group name"); !v) return fail(std::move(v.error()));
   const std::string n(name);
-  if (reserved(n)) return fail(errc::invalid_argument, "resctrl group name " + detail::quote(n) + " is reserved");
+  if (reserved(n)) return fail(errc::invalid_argument, "resctrl group name " + bulkhead::detail::quote(n) + " is reserved");
   auto held = p_->fs->lock();
   if (!held) return fail(std::move(held.error()).in("locking " + p_->fs->path()));
   auto names = group_names(*p_);
   if (!names) return fail(std::move(names.error()));
   if (std::find(names->begin(), names->end(), n) != names->end())
-    return fail(errc::already_exists, "resctrl group " + detail::quote(n) + " already exists in " + p_->fs->path());
+    return fail(errc::already_exists, "resctrl group " + bulkhead::detail::quote(n) + " already exists in " + p_->fs->path());
   const auto closids = p_->info.num_closids();
   const auto exhausted = [&] {
     return error(errc::insufficient_capacity,
-                 "resctrl group " + detail::quote(n) + ": every CLOSID is in use (" + std::to_string(closids) +
+                 "resctrl group " + bulkhead::detail::quote(n) + ": every CLOSID is in use (" + std::to_string(closids) +
                      " on this machine, the smallest info/*/num_closids; the default group holds one and " +
                      std::to_string(names->size()) + " groups hold the rest): remove a group first");
   };
   if (closids != 0 && names->size() + 1 >= closids) return fail(exhausted());
   if (auto mk = p_->fs->make_dir(n); !mk) {
     if (mk.error().code() == errc::no_space) return fail(exhausted());
-    return fail(std::move(mk.error()).in("creating resctrl group " + detail::quote(n)));
+    return fail(std::move(mk.error()).in("creating resctrl group " + bulkhead::detail::quote(n)));
   }
   auto i = make_info(*p_, n);
   i.qos = qos;
@@ -878,7 +863,7 @@ result<void> resctrl_backend::attach(const instance_info& instance, pid_t tid) {
   if (!name) return fail(std::move(name.error()));
   if (tid <= 0) return fail(errc::invalid_argument, "task id " + std::to_string(tid) + " is not a task");
   if (auto w = p_->fs->write(*name + "/tasks", std::to_string(tid)); !w)
-    return fail(std::move(w.error()).in("attaching task " + std::to_string(tid) + " to resctrl group " + detail::quote(*name)));
+    return fail(std::move(w.error()).in("attaching task " + std::to_string(tid) + " to resctrl group " + bulkhead::detail::quote(*name)));
   return {};
 }
 
@@ -888,7 +873,7 @@ result<void> resctrl_backend::remove(const instance_info& instance) {
   auto held = p_->fs->lock();
   if (!held) return fail(std::move(held.error()).in("locking " + p_->fs->path()));
   if (auto r = p_->fs->remove_dir(*name); !r)
-    return fail(std::move(r.error()).in("removing resctrl group " + detail::quote(*name)));
+    return fail(std::move(r.error()).in("removing resctrl group " + bulkhead::detail::quote(*name)));
   return {};
 }
 

@@ -67,3 +67,5 @@ struct card_description {
 [[nodiscard]] result<void> run_workload(emulated_card& card, const workload& w, mono_time from);
 
 }  // namespace bulkhead::offload
+
+#include "bulkhead/backend/offload/detail/description_impl.hpp"  // IWYU pragma: export

@@ -219,3 +219,5 @@ class emulated_card {
 };
 
 }  // namespace bulkhead::offload
+
+#include "bulkhead/backend/offload/detail/emulated_card_impl.hpp"  // IWYU pragma: export

@@ -24,3 +24,5 @@ namespace bulkhead::offload {
 [[nodiscard]] nlohmann::json function_json(const function_view& function);
 
 }  // namespace bulkhead::offload
+
+#include "bulkhead/backend/offload/detail/json_impl.hpp"  // IWYU pragma: export

@@ -1,26 +1,29 @@
-// libvirt XML to bulkhead's vocabulary; contract in
-// bulkhead/backend/libvirt_xml.hpp.
+// bulkhead/backend/libvirt/detail/domain_xml_impl.hpp (internal): domain XML and capabilities parsing;
+// the contract is in bulkhead/backend/libvirt_xml.hpp.
+#pragma once
+
+#include "bulkhead/backend/libvirt_xml.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <type_traits>
 
-#include "bulkhead/backend/libvirt_xml.hpp"
 #include "bulkhead/detail/text.hpp"
 #include "bulkhead/detail/xml.hpp"
 
 namespace bulkhead {
 
-namespace {
+namespace libvirt_detail {
 
-using detail::quote;
-using detail::xml::element;
+using bulkhead::detail::quote;
+using bulkhead::detail::xml::element;
 
 // libvirt's "unlimited" memtune value: VIR_DOMAIN_MEMORY_PARAM_UNLIMITED,
 // 9007199254740991 KiB (include/libvirt/libvirt-domain.h).
-constexpr std::uint64_t memtune_unlimited_kib = 9007199254740991ull;
+inline constexpr std::uint64_t memtune_unlimited_kib = 9007199254740991ull;
 // libvirt's largest CFS quota, also written for "infinite"
 // (virCgroupSetCpuCfsQuota).
-constexpr std::int64_t quota_infinite_us = 17592186044415;
+inline constexpr std::int64_t quota_infinite_us = 17592186044415;
 
 struct ctx {
   std::string where;  // "domain 'name'"
@@ -40,7 +43,7 @@ struct leaf_text {
   bool decoded = false;
   [[nodiscard]] std::string_view view() const noexcept { return decoded ? std::string_view(owned) : raw; }
 };
-result<leaf_text> text_of(const ctx& c, const element& e) {
+inline result<leaf_text> text_of(const ctx& c, const element& e) {
   leaf_text t;
   t.raw = e.raw_text();
   if (t.raw.find_first_of("&<") == std::string_view::npos) return t;
@@ -55,63 +58,63 @@ result<leaf_text> text_of(const ctx& c, const element& e) {
 // only when the text is bad.
 template <class I>
 result<I> integer_of(const ctx& c, const element& e, std::string_view text, std::string_view attr) {
-  const auto t = detail::trim(text);
+  const auto t = bulkhead::detail::trim(text);
   I v{};
   const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v, 10);
   if (!t.empty() && ec == std::errc{} && p == t.data() + t.size()) return v;
   const std::string what = "<" + std::string(e.qname()) + (attr.empty() ? "" : " " + std::string(attr)) + ">";
-  auto r = std::is_signed_v<I> ? result<I>(detail::parse_i64(t, what)) : result<I>(detail::parse_u64(t, what));
-  if (r) return fail(errc::parse_error, what + ": " + detail::quote(t) + " is not an integer");  // unreachable in practice
+  auto r = std::is_signed_v<I> ? result<I>(bulkhead::detail::parse_i64(t, what)) : result<I>(bulkhead::detail::parse_u64(t, what));
+  if (r) return fail(errc::parse_error, what + ": " + bulkhead::detail::quote(t) + " is not an integer");  // unreachable in practice
   return fail(std::move(r.error()).in(c.where));
 }
 
-result<std::uint64_t> u64_text(const ctx& c, const element& e) {
+inline result<std::uint64_t> u64_text(const ctx& c, const element& e) {
   auto t = text_of(c, e);
   if (!t) return fail(std::move(t.error()));
   return integer_of<std::uint64_t>(c, e, t->view(), {});
 }
-result<std::int64_t> i64_text(const ctx& c, const element& e) {
+inline result<std::int64_t> i64_text(const ctx& c, const element& e) {
   auto t = text_of(c, e);
   if (!t) return fail(std::move(t.error()));
   return integer_of<std::int64_t>(c, e, t->view(), {});
 }
-result<std::uint64_t> u64_attr(const ctx& c, const element& e, std::string_view name) {
+inline result<std::uint64_t> u64_attr(const ctx& c, const element& e, std::string_view name) {
   return integer_of<std::uint64_t>(c, e, e.raw_attr(name), name);
 }
 
-result<bytes> scaled(const ctx& c, const element& e) {
+inline result<bytes> scaled(const ctx& c, const element& e) {
   auto t = text_of(c, e);
   if (!t) return fail(std::move(t.error()));
   const auto unit = e.raw_attr("unit");
   // Fast path: a plain number in a known unit.
   std::uint64_t v = 0;
-  const auto n = detail::trim(t->view());
+  const auto n = bulkhead::detail::trim(t->view());
   const auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), v, 10);
   if (!n.empty() && ec == std::errc{} && p == n.data() + n.size()) {
     std::uint64_t factor = 0;
     if (unit.empty() || unit == "KiB" || unit == "k" || unit == "K") factor = kib_factor;
     else if (unit == "b" || unit == "bytes") factor = 1;
     if (factor != 0)
-      if (auto r = detail::mul_u64(v, factor)) return bytes{*r};
+      if (auto r = bulkhead::detail::mul_u64(v, factor)) return bytes{*r};
   }
   auto b = parse_scaled_bytes(n, unit, "<" + std::string(e.qname()) + ">");
   if (!b) return fail(std::move(b.error()).in(c.where));
   return *b;
 }
 
-result<limit<bytes>> memtune_value(const ctx& c, const element& e) {
+inline result<limit<bytes>> memtune_value(const ctx& c, const element& e) {
   auto t = text_of(c, e);
   if (!t) return fail(std::move(t.error()));
   const auto unit = e.raw_attr("unit");
   static const std::string unlimited_text = std::to_string(memtune_unlimited_kib);
-  if ((unit.empty() || unit == "KiB" || unit == "k") && detail::trim(t->view()) == unlimited_text)
+  if ((unit.empty() || unit == "KiB" || unit == "k") && bulkhead::detail::trim(t->view()) == unlimited_text)
     return limit<bytes>{unlimited};
   auto b = scaled(c, e);
   if (!b) return fail(std::move(b.error()));
   return limit<bytes>{*b};
 }
 
-result<cpuset> cpuset_attr(const ctx& c, const element& e, std::string_view name) {
+inline result<cpuset> cpuset_attr(const ctx& c, const element& e, std::string_view name) {
   auto v = e.attr(name);
   if (!v) return fail(std::move(v.error()).in(c.where));
   if (!*v) return fail(c.err(e, "has no " + std::string(name) + " attribute"));
@@ -120,7 +123,7 @@ result<cpuset> cpuset_attr(const ctx& c, const element& e, std::string_view name
   return *s;
 }
 
-result<void> parse_cputune(const ctx& c, const element& ct, quota_spec& spec) {
+inline result<void> parse_cputune(const ctx& c, const element& ct, quota_spec& spec) {
   for (auto e = ct.first_child(); e; e = e.next_sibling()) {
     const auto n = e.qname();
     if (n == "shares") {
@@ -185,18 +188,18 @@ struct iotune_field {
   std::string_view name;
   knob<limit<Q>> disk_spec::*member;
 };
-constexpr iotune_field<bytes_per_second> iotune_bytes[] = {
+inline constexpr iotune_field<bytes_per_second> iotune_bytes[] = {
     {"total_bytes_sec", &disk_spec::total_bytes_sec},         {"read_bytes_sec", &disk_spec::read_bytes_sec},
     {"write_bytes_sec", &disk_spec::write_bytes_sec},         {"total_bytes_sec_max", &disk_spec::total_bytes_sec_max},
     {"read_bytes_sec_max", &disk_spec::read_bytes_sec_max},   {"write_bytes_sec_max", &disk_spec::write_bytes_sec_max},
 };
-constexpr iotune_field<ops_per_second> iotune_iops[] = {
+inline constexpr iotune_field<ops_per_second> iotune_iops[] = {
     {"total_iops_sec", &disk_spec::total_iops_sec},         {"read_iops_sec", &disk_spec::read_iops_sec},
     {"write_iops_sec", &disk_spec::write_iops_sec},         {"total_iops_sec_max", &disk_spec::total_iops_sec_max},
     {"read_iops_sec_max", &disk_spec::read_iops_sec_max},   {"write_iops_sec_max", &disk_spec::write_iops_sec_max},
 };
 
-result<void> parse_iotune(const ctx& c, const element& io, disk_spec& d) {
+inline result<void> parse_iotune(const ctx& c, const element& io, disk_spec& d) {
   for (auto e = io.first_child(); e; e = e.next_sibling()) {
     const auto n = e.qname();
     for (const auto& f : iotune_bytes)
@@ -216,14 +219,14 @@ result<void> parse_iotune(const ctx& c, const element& io, disk_spec& d) {
   return {};
 }
 
-void default_unlimited(disk_spec& d) {
+inline void default_unlimited(disk_spec& d) {
   for (const auto& f : iotune_bytes)
     if (!(d.*f.member)) d.*f.member = limit<bytes_per_second>{unlimited};
   for (const auto& f : iotune_iops)
     if (!(d.*f.member)) d.*f.member = limit<ops_per_second>{unlimited};
 }
 
-result<direction_bandwidth> parse_direction(const ctx& c, const element& e) {
+inline result<direction_bandwidth> parse_direction(const ctx& c, const element& e) {
   direction_bandwidth b;
   const auto rate = [&](std::string_view a) -> result<std::optional<bytes_per_second>> {
     if (!e.has_attr(a)) return std::optional<bytes_per_second>{};
@@ -252,13 +255,13 @@ result<direction_bandwidth> parse_direction(const ctx& c, const element& e) {
   return b;
 }
 
-std::string lower(std::string s) {
+inline std::string lower(std::string s) {
   for (auto& ch : s)
     if (ch >= 'A' && ch <= 'F') ch = static_cast<char>(ch - 'A' + 'a');
   return s;
 }
 
-void parse_metadata(const ctx& c, const element& md, parsed_domain& out) {
+inline void parse_metadata(const ctx& c, const element& md, parsed_domain& out) {
   std::optional<std::string> nova_tenant;
   for (auto e = md.first_child(); e; e = e.next_sibling()) {
     const auto ns = e.namespace_uri();
@@ -270,9 +273,9 @@ void parse_metadata(const ctx& c, const element& md, parsed_domain& out) {
           out.warnings.push_back(c.where + ": bulkhead metadata <" + std::string(k.qname()) + ">: " + t.error().message());
           continue;
         }
-        const auto v = std::string(detail::trim(*t));
+        const auto v = std::string(bulkhead::detail::trim(*t));
         if (k.local_name() == "tenant") {
-          if (!v.empty() && detail::is_utf8(v)) {
+          if (!v.empty() && bulkhead::detail::is_utf8(v)) {
             out.tenant = v;
             out.tenant_source = "bulkhead";
           } else {
@@ -301,10 +304,10 @@ void parse_metadata(const ctx& c, const element& md, parsed_domain& out) {
   }
 }
 
-}  // namespace
+}  // namespace libvirt_detail
 
-result<bytes> parse_scaled_bytes(std::string_view value, std::string_view unit, std::string_view what) {
-  auto v = detail::parse_u64(value, what);
+inline result<bytes> parse_scaled_bytes(std::string_view value, std::string_view unit, std::string_view what) {
+  auto v = bulkhead::detail::parse_u64(value, what);
   if (!v) return fail(std::move(v.error()));
   std::uint64_t factor = 0;
   if (unit.empty() || unit == "KiB" || unit == "k" || unit == "K") factor = 1024;
@@ -316,55 +319,55 @@ result<bytes> parse_scaled_bytes(std::string_view value, std::string_view unit, 
   else if (unit == "GB") factor = 1000ull * 1000 * 1000;
   else if (unit == "T" || unit == "TiB") factor = 1024ull * 1024 * 1024 * 1024;
   else if (unit == "TB") factor = 1000ull * 1000 * 1000 * 1000;
-  else return fail(errc::parse_error, std::string(what) + ": unknown unit " + quote(unit));
-  auto r = detail::mul_u64(*v, factor);
+  else return fail(errc::parse_error, std::string(what) + ": unknown unit " + bulkhead::detail::quote(unit));
+  auto r = bulkhead::detail::mul_u64(*v, factor);
   if (!r) return fail(errc::overflow, std::string(what) + ": " + std::string(value) + " " + std::string(unit) + " overflows 64-bit bytes");
   return bytes{*r};
 }
 
-result<parsed_domain> parse_domain_xml(std::string_view xml) {
-  auto doc = detail::xml::document::parse(xml);
+inline result<parsed_domain> parse_domain_xml(std::string_view xml) {
+  auto doc = bulkhead::detail::xml::document::parse(xml);
   if (!doc) return fail(std::move(doc.error()).in("domain XML"));
   const auto root = doc->root();
   if (root.qname() != "domain")
-    return fail(errc::parse_error, "domain XML: root element is <" + std::string(root.qname()) + ">, expected <domain>");
+    return fail(errc::parse_error, "domain XML: root bulkhead::detail::xml::element is <" + std::string(root.qname()) + ">, expected <domain>");
   parsed_domain out;
   out.domain_type = std::string(root.raw_attr("type"));
   auto name = root.child("name").text();
   if (!name) return fail(std::move(name.error()).in("domain XML"));
-  out.name = std::string(detail::trim(*name));
+  out.name = std::string(bulkhead::detail::trim(*name));
   if (out.name.empty()) return fail(errc::parse_error, "domain XML: <name> is missing or empty");
-  ctx c{"domain " + quote(out.name)};
-  auto id = uuid::parse(detail::trim(root.child("uuid").raw_text()));
+  libvirt_detail::ctx c{"domain " + bulkhead::detail::quote(out.name)};
+  auto id = uuid::parse(bulkhead::detail::trim(root.child("uuid").raw_text()));
   if (!id) return fail(std::move(id.error()).in(c.where));
   out.id = *id;
   if (root.has_attr("id")) {
-    auto v = detail::parse_i64(root.raw_attr("id"), "<domain id>");
+    auto v = bulkhead::detail::parse_i64(root.raw_attr("id"), "<domain id>");
     if (!v) return fail(std::move(v.error()).in(c.where));
     if (*v >= 0) out.libvirt_id = *v;
   }
 
   auto& spec = out.spec;
   if (auto m = root.child("memory")) {
-    auto b = scaled(c, m);
+    auto b = libvirt_detail::scaled(c, m);
     if (!b) return fail(std::move(b.error()));
     spec.memory.max = *b;
   }
   if (auto m = root.child("currentMemory")) {
-    auto b = scaled(c, m);
+    auto b = libvirt_detail::scaled(c, m);
     if (!b) return fail(std::move(b.error()));
     spec.memory.current = *b;
   } else {
     spec.memory.current = spec.memory.max;
   }
   if (auto v = root.child("vcpu")) {
-    auto n = u64_text(c, v);
+    auto n = libvirt_detail::u64_text(c, v);
     if (!n) return fail(std::move(n.error()));
     if (*n == 0 || *n > 0xffffffffu) return fail(c.err(v, std::to_string(*n) + " vCPUs is out of range"));
     spec.cpu.max_vcpus = static_cast<std::uint32_t>(*n);
     spec.cpu.vcpus = spec.cpu.max_vcpus;
     if (v.has_attr("current")) {
-      auto cur = u64_attr(c, v, "current");
+      auto cur = libvirt_detail::u64_attr(c, v, "current");
       if (!cur) return fail(std::move(cur.error()));
       if (*cur == 0 || *cur > *n) return fail(c.err(v, "current=" + std::to_string(*cur) + " is out of range"));
       spec.cpu.vcpus = static_cast<std::uint32_t>(*cur);
@@ -377,7 +380,7 @@ result<parsed_domain> parse_domain_xml(std::string_view xml) {
   spec.memory.soft_limit = limit<bytes>{unlimited};
   spec.memory.swap_hard_limit = limit<bytes>{unlimited};
   if (auto ct = root.child("cputune")) {
-    if (auto r = parse_cputune(c, ct, spec); !r) return fail(std::move(r.error()));
+    if (auto r = libvirt_detail::parse_cputune(c, ct, spec); !r) return fail(std::move(r.error()));
   }
   if (auto mt = root.child("memtune")) {
     for (auto e = mt.first_child(); e; e = e.next_sibling()) {
@@ -386,26 +389,26 @@ result<parsed_domain> parse_domain_xml(std::string_view xml) {
       else if (e.qname() == "soft_limit") dst = &spec.memory.soft_limit;
       else if (e.qname() == "swap_hard_limit") dst = &spec.memory.swap_hard_limit;
       else if (e.qname() == "min_guarantee") {
-        auto b = scaled(c, e);
+        auto b = libvirt_detail::scaled(c, e);
         if (!b) return fail(std::move(b.error()));
         spec.memory.min = *b;
         continue;
       }
       if (!dst) continue;
-      auto v = memtune_value(c, e);
+      auto v = libvirt_detail::memtune_value(c, e);
       if (!v) return fail(std::move(v.error()));
       *dst = *v;
     }
   }
   if (auto nt = root.child_path({"numatune", "memory"})) {
     if (nt.has_attr("nodeset")) {
-      auto set = cpuset_attr(c, nt, "nodeset");
+      auto set = libvirt_detail::cpuset_attr(c, nt, "nodeset");
       if (!set) return fail(std::move(set.error()));
       spec.memory.numa = numa_tune{nt.has_attr("mode") ? std::string(nt.raw_attr("mode")) : "strict", std::move(*set)};
     }
   }
   if (auto w = root.child_path({"blkiotune", "weight"})) {
-    auto v = u64_text(c, w);
+    auto v = libvirt_detail::u64_text(c, w);
     if (!v) return fail(std::move(v.error()));
     spec.blkio_weight = *v;
   }
@@ -429,15 +432,15 @@ result<parsed_domain> parse_domain_xml(std::string_view xml) {
         d.target = ref.target;
         if (auto io = e.child("iotune")) {
           any_iotune = true;
-          if (auto r = parse_iotune(c, io, d); !r) return fail(std::move(r.error()));
+          if (auto r = libvirt_detail::parse_iotune(c, io, d); !r) return fail(std::move(r.error()));
         }
-        default_unlimited(d);
+        libvirt_detail::default_unlimited(d);
         spec.disks.push_back(std::move(d));
         out.disks.push_back(std::move(ref));
       } else if (n == "interface") {
         domain_interface_ref ref;
         ref.type = std::string(e.raw_attr("type"));
-        ref.mac = lower(std::string(e.child("mac").raw_attr("address")));
+        ref.mac = libvirt_detail::lower(std::string(e.child("mac").raw_attr("address")));
         ref.target = std::string(e.child("target").raw_attr("dev"));
         ref.offloaded = ref.type == "vdpa" || ref.type == "hostdev";
         offload_net = offload_net || ref.offloaded;
@@ -448,14 +451,14 @@ result<parsed_domain> parse_domain_xml(std::string_view xml) {
         i.outbound = direction_bandwidth{};
         if (auto bw = e.child("bandwidth")) {
           if (auto in = bw.child("inbound")) {
-            auto b = parse_direction(c, in);
-            if (!b) return fail(std::move(b.error()).in("interface " + quote(ref.mac)));
+            auto b = libvirt_detail::parse_direction(c, in);
+            if (!b) return fail(std::move(b.error()).in("interface " + bulkhead::detail::quote(ref.mac)));
             i.inbound = *b;
             any_bandwidth = any_bandwidth || b->average.is_bounded();
           }
           if (auto ob = bw.child("outbound")) {
-            auto b = parse_direction(c, ob);
-            if (!b) return fail(std::move(b.error()).in("interface " + quote(ref.mac)));
+            auto b = libvirt_detail::parse_direction(c, ob);
+            if (!b) return fail(std::move(b.error()).in("interface " + bulkhead::detail::quote(ref.mac)));
             i.outbound = *b;
             any_bandwidth = any_bandwidth || b->average.is_bounded();
           }
@@ -468,7 +471,7 @@ result<parsed_domain> parse_domain_xml(std::string_view xml) {
       }
     }
   }
-  if (auto md = root.child("metadata")) parse_metadata(c, md, out);
+  if (auto md = root.child("metadata")) libvirt_detail::parse_metadata(c, md, out);
 
   // Isolation: the level, then how each resource is isolated.
   out.isolation = (offload_net || offload_disk) ? isolation_level::vm_offload : isolation_level::vm;
@@ -500,23 +503,23 @@ result<parsed_domain> parse_domain_xml(std::string_view xml) {
   return out;
 }
 
-result<std::vector<numa_cell>> parse_capabilities_cells(std::string_view xml) {
-  auto doc = detail::xml::document::parse(xml);
+inline result<std::vector<numa_cell>> parse_capabilities_cells(std::string_view xml) {
+  auto doc = bulkhead::detail::xml::document::parse(xml);
   if (!doc) return fail(std::move(doc.error()).in("capabilities XML"));
   std::vector<numa_cell> cells;
   const auto root = doc->root();
   if (root.qname() != "capabilities")
-    return fail(errc::parse_error, "capabilities XML: root element is <" + std::string(root.qname()) + ">");
-  ctx c{"capabilities"};
+    return fail(errc::parse_error, "capabilities XML: root bulkhead::detail::xml::element is <" + std::string(root.qname()) + ">");
+  libvirt_detail::ctx c{"capabilities"};
   for (auto cell = root.child_path({"host", "topology", "cells"}).first_child(); cell; cell = cell.next_sibling()) {
     if (cell.qname() != "cell") continue;
     numa_cell nc;
-    auto id = u64_attr(c, cell, "id");
+    auto id = libvirt_detail::u64_attr(c, cell, "id");
     if (!id) return fail(std::move(id.error()));
     if (*id > 0xffffffffu) return fail(c.err(cell, "id out of range"));
     nc.id = static_cast<std::uint32_t>(*id);
     if (auto m = cell.child("memory")) {
-      auto b = scaled(c, m);
+      auto b = libvirt_detail::scaled(c, m);
       if (!b) return fail(std::move(b.error()));
       nc.memory = *b;
     }

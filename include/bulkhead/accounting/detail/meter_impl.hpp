@@ -1,4 +1,7 @@
-// The meter; contract in bulkhead/accounting/meter.hpp.
+// bulkhead/accounting/detail/meter_impl.hpp (internal): the meter's definitions;
+// the contract is in bulkhead/accounting/meter.hpp.
+#pragma once
+
 #include "bulkhead/accounting/meter.hpp"
 
 #include <algorithm>
@@ -6,11 +9,11 @@
 
 namespace bulkhead::accounting {
 
-namespace {
-constexpr std::int64_t no_time = std::numeric_limits<std::int64_t>::min();
+namespace detail {
+inline constexpr std::int64_t no_time = std::numeric_limits<std::int64_t>::min();
 
 // The interning key: every field of series_key, unambiguously joined.
-std::string key_string(const series_key& k) {
+inline std::string key_string(const series_key& k) {
   std::string s;
   s.reserve(k.source.size() + k.counter.size() + 40);
   s += k.source;
@@ -22,13 +25,12 @@ std::string key_string(const series_key& k) {
   s += k.counter;
   return s;
 }
-std::string inst_string(const std::string& source, const uuid& u) {
+inline std::string inst_string(const std::string& source, const uuid& u) {
   std::string s = source;
   s += '\0';
   s.append(reinterpret_cast<const char*>(u.bytes().data()), 16);
   return s;
 }
-}  // namespace
 
 struct series_state {
   std::int64_t last_t = no_time;  // ns; no_time before the first sample
@@ -51,21 +53,23 @@ struct instance_state {
   std::vector<std::uint32_t> series;
 };
 
+}  // namespace detail
+
 struct meter::impl {
-  std::vector<series_state> series;
+  std::vector<detail::series_state> series;
   std::vector<series_key> keys;
   std::vector<instance_labels> labels;
   std::unordered_map<std::string, std::uint32_t> index;
-  std::vector<instance_state> instances;
+  std::vector<detail::instance_state> instances;
   std::unordered_map<std::string, std::uint32_t> inst_index;
   std::vector<gap_record> closed_gaps;
 
   std::uint32_t instance_slot(const std::string& source, const uuid& u) {
-    auto k = inst_string(source, u);
+    auto k = detail::inst_string(source, u);
     auto it = inst_index.find(k);
     if (it != inst_index.end()) return it->second;
     const auto i = static_cast<std::uint32_t>(instances.size());
-    instances.push_back(instance_state{});
+    instances.push_back(detail::instance_state{});
     instances.back().source = source;
     instances.back().id = u;
     inst_index.emplace(std::move(k), i);
@@ -73,20 +77,20 @@ struct meter::impl {
   }
 };
 
-meter::meter() : p_(std::make_unique<impl>()) {}
-meter::~meter() = default;
-meter::meter(meter&&) noexcept = default;
-meter& meter::operator=(meter&&) noexcept = default;
+inline meter::meter() : p_(std::make_unique<impl>()) {}
+inline meter::~meter() = default;
+inline meter::meter(meter&&) noexcept = default;
+inline meter& meter::operator=(meter&&) noexcept = default;
 
-result<series_handle> meter::series(const series_key& key, const instance_labels& labels) {
-  auto k = key_string(key);
+inline result<series_handle> meter::series(const series_key& key, const instance_labels& labels) {
+  auto k = detail::key_string(key);
   if (auto it = p_->index.find(k); it != p_->index.end()) return series_handle{it->second};
   if (auto v = validate(key); !v) return fail(std::move(v.error()));
   if (auto v = validate(labels); !v) return fail(std::move(v.error()));
   if (p_->series.size() >= std::numeric_limits<std::uint32_t>::max())
     return fail(errc::out_of_range, "meter: too many series");
   const auto h = static_cast<std::uint32_t>(p_->series.size());
-  series_state s;
+  detail::series_state s;
   s.mask = width_mask(key.width_bits);
   s.kind = key.kind;
   s.inst = p_->instance_slot(key.source, key.instance);
@@ -98,13 +102,13 @@ result<series_handle> meter::series(const series_key& key, const instance_labels
   return series_handle{h};
 }
 
-std::optional<series_handle> meter::find(const series_key& key) const {
-  auto it = p_->index.find(key_string(key));
+inline std::optional<series_handle> meter::find(const series_key& key) const {
+  auto it = p_->index.find(detail::key_string(key));
   if (it == p_->index.end()) return std::nullopt;
   return series_handle{it->second};
 }
 
-sample_result meter::observe(series_handle h, mono_time t, wall_time wall, std::uint64_t raw) {
+inline sample_result meter::observe(series_handle h, mono_time t, wall_time wall, std::uint64_t raw) {
   ++stats_.samples;
   auto& s = p_->series[h.index];
   sample_result r;
@@ -122,7 +126,7 @@ sample_result meter::observe(series_handle h, mono_time t, wall_time wall, std::
   }
   const std::int64_t tn = ns_of(t);
   auto& inst = p_->instances[s.inst];
-  if (s.last_t == no_time) [[unlikely]] {
+  if (s.last_t == detail::no_time) [[unlikely]] {
     s.last_t = tn;
     s.last_wall = ns_of(wall);
     s.last_value = raw;
@@ -178,7 +182,7 @@ sample_result meter::observe(series_handle h, mono_time t, wall_time wall, std::
   return r;
 }
 
-void meter::close_gap(std::uint32_t i, std::int64_t t, wall_time wall) {
+inline void meter::close_gap(std::uint32_t i, std::int64_t t, wall_time wall) {
   auto& inst = p_->instances[i];
   inst.gap.end = mono_from_ns(t);
   inst.gap.wall_end = wall;
@@ -188,13 +192,13 @@ void meter::close_gap(std::uint32_t i, std::int64_t t, wall_time wall) {
   ++stats_.gaps;
 }
 
-result<void> meter::read_failed(const std::string& source, const uuid& instance, mono_time at,
+inline result<void> meter::read_failed(const std::string& source, const uuid& instance, mono_time at,
                                 std::string_view reason) {
   if (auto v = validate_label(source, "gap source"); !v) return v;
   std::string why = reason.empty() ? std::string("unspecified") : std::string(reason.substr(0, max_reason_bytes));
   for (auto& c : why)
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  if (!detail::is_utf8(why)) why = "reason not valid UTF-8";
+  if (!bulkhead::detail::is_utf8(why)) why = "reason not valid UTF-8";
   ++stats_.failed_reads;
   const auto i = p_->instance_slot(source, instance);
   auto& inst = p_->instances[i];
@@ -204,7 +208,7 @@ result<void> meter::read_failed(const std::string& source, const uuid& instance,
     inst.gap_open = true;
     inst.gap.source = source;
     inst.gap.instance = instance;
-    inst.gap.start = mono_from_ns(inst.last_good == no_time || inst.last_good > an ? an : inst.last_good);
+    inst.gap.start = mono_from_ns(inst.last_good == detail::no_time || inst.last_good > an ? an : inst.last_good);
     inst.gap.failures = 0;
     inst.gap.reason = std::move(why);
   }
@@ -212,8 +216,8 @@ result<void> meter::read_failed(const std::string& source, const uuid& instance,
   return {};
 }
 
-std::size_t meter::close_incarnation(const std::string& source, const uuid& instance, incarnation run) {
-  auto it = p_->inst_index.find(inst_string(source, instance));
+inline std::size_t meter::close_incarnation(const std::string& source, const uuid& instance, incarnation run) {
+  auto it = p_->inst_index.find(detail::inst_string(source, instance));
   if (it == p_->inst_index.end()) return 0;
   std::size_t n = 0;
   for (auto h : p_->instances[it->second].series) {
@@ -227,10 +231,10 @@ std::size_t meter::close_incarnation(const std::string& source, const uuid& inst
   return n;
 }
 
-void meter::resume(series_handle h, mono_time last, wall_time last_wall, std::uint64_t last_value) {
+inline void meter::resume(series_handle h, mono_time last, wall_time last_wall, std::uint64_t last_value) {
   auto& s = p_->series[h.index];
   const auto tn = ns_of(last);
-  if (s.last_t != no_time && s.last_t >= tn) return;
+  if (s.last_t != detail::no_time && s.last_t >= tn) return;
   s.last_t = tn;
   s.last_wall = ns_of(last_wall);
   s.last_value = s.kind == series_kind::usage ? (last_value & s.mask) : last_value;
@@ -238,20 +242,20 @@ void meter::resume(series_handle h, mono_time last, wall_time last_wall, std::ui
   if (tn > inst.last_good) inst.last_good = tn;
 }
 
-std::vector<gap_record> meter::take_gaps() {
+inline std::vector<gap_record> meter::take_gaps() {
   std::vector<gap_record> out;
   out.swap(p_->closed_gaps);
   return out;
 }
 
-bool meter::gap_open(const std::string& source, const uuid& instance) const {
-  auto it = p_->inst_index.find(inst_string(source, instance));
+inline bool meter::gap_open(const std::string& source, const uuid& instance) const {
+  auto it = p_->inst_index.find(detail::inst_string(source, instance));
   return it != p_->inst_index.end() && p_->instances[it->second].gap_open;
 }
 
-const series_key& meter::key(series_handle h) const { return p_->keys[h.index]; }
-const instance_labels& meter::labels(series_handle h) const { return p_->labels[h.index]; }
-series_totals meter::totals(series_handle h) const { return p_->series[h.index].totals; }
-std::size_t meter::size() const noexcept { return p_->series.size(); }
+inline const series_key& meter::key(series_handle h) const { return p_->keys[h.index]; }
+inline const instance_labels& meter::labels(series_handle h) const { return p_->labels[h.index]; }
+inline series_totals meter::totals(series_handle h) const { return p_->series[h.index].totals; }
+inline std::size_t meter::size() const noexcept { return p_->series.size(); }
 
 }  // namespace bulkhead::accounting

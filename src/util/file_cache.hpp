@@ -1,4 +1,4 @@
-// bulkhead/detail/file_cache.hpp: control files kept open and re-read.
+// Internal (src/util/file_cache.hpp): control files kept open and re-read.
 //
 // Opening a cgroupfs or resctrl file costs several times more than reading
 // it (kernfs builds its per-open state on every open(2)); a reconcile loop

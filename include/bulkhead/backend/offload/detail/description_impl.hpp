@@ -1,5 +1,9 @@
-// The card description format; contract in bulkhead/backend/offload/description.hpp,
-// the format itself in docs/offload-card.md.
+// bulkhead/backend/offload/detail/description_impl.hpp (internal): the card description parser;
+// the contract is in bulkhead/backend/offload/description.hpp.
+//
+// The format is in docs/offload-card.md.
+#pragma once
+
 #include "bulkhead/backend/offload/description.hpp"
 
 #include <initializer_list>
@@ -9,11 +13,11 @@
 
 namespace bulkhead::offload {
 
-namespace {
+namespace detail {
 
 using json = nlohmann::json;
 
-result<void> check_keys(const json& o, const std::string& path, std::initializer_list<std::string_view> allowed) {
+inline result<void> check_keys(const json& o, const std::string& path, std::initializer_list<std::string_view> allowed) {
   if (!o.is_object()) return fail(errc::parse_error, path + ": expected an object");
   for (const auto& [k, v] : o.items()) {
     bool ok = false;
@@ -24,27 +28,27 @@ result<void> check_keys(const json& o, const std::string& path, std::initializer
         if (!list.empty()) list += ", ";
         list += a;
       }
-      return fail(errc::parse_error, path + ": unknown key " + detail::quote(k) + " (known: " + list + ")");
+      return fail(errc::parse_error, path + ": unknown key " + bulkhead::detail::quote(k) + " (known: " + list + ")");
     }
   }
   return {};
 }
 
 // The error with the JSON path in front of its message.
-error at(const std::string& path, const error& e) { return error(e.code(), path + ": " + e.message()); }
+inline error at(const std::string& path, const error& e) { return error(e.code(), path + ": " + e.message()); }
 
-std::string sub(const std::string& path, std::string_view key) {
+inline std::string sub(const std::string& path, std::string_view key) {
   return path.empty() ? std::string(key) : path + "." + std::string(key);
 }
 
-result<std::uint64_t> get_u64(const json& v, const std::string& path) {
+inline result<std::uint64_t> get_u64(const json& v, const std::string& path) {
   if (v.is_number_unsigned()) return v.get<std::uint64_t>();
   if (v.is_number_integer()) return fail(errc::out_of_range, path + ": " + v.dump() + " is negative");
   if (v.is_number()) return fail(errc::parse_error, path + ": " + v.dump() + " is not an integer");
   return fail(errc::parse_error, path + ": expected a non-negative integer, got " + std::string(v.type_name()));
 }
 
-result<std::optional<std::uint64_t>> opt_u64(const json& o, std::string_view key, const std::string& path) {
+inline result<std::optional<std::uint64_t>> opt_u64(const json& o, std::string_view key, const std::string& path) {
   auto it = o.find(key);
   if (it == o.end() || it->is_null()) return std::optional<std::uint64_t>{};
   auto v = get_u64(*it, sub(path, key));
@@ -52,7 +56,7 @@ result<std::optional<std::uint64_t>> opt_u64(const json& o, std::string_view key
   return std::optional<std::uint64_t>{*v};
 }
 
-result<std::string> get_string(const json& o, std::string_view key, const std::string& path, bool required) {
+inline result<std::string> get_string(const json& o, std::string_view key, const std::string& path, bool required) {
   auto it = o.find(key);
   if (it == o.end() || it->is_null()) {
     if (required) return fail(errc::parse_error, sub(path, key) + ": missing");
@@ -60,7 +64,7 @@ result<std::string> get_string(const json& o, std::string_view key, const std::s
   }
   if (!it->is_string()) return fail(errc::parse_error, sub(path, key) + ": expected a string, got " + std::string(it->type_name()));
   auto s = it->get<std::string>();
-  if (!detail::is_utf8(s)) return fail(errc::parse_error, sub(path, key) + ": not valid UTF-8");
+  if (!bulkhead::detail::is_utf8(s)) return fail(errc::parse_error, sub(path, key) + ": not valid UTF-8");
   return s;
 }
 
@@ -88,7 +92,7 @@ result<rate_qos<Amount, Rate>> parse_rate_qos(const json& o, const std::string& 
   if (it != o.end() && !it->is_null()) {
     if (it->is_string()) {
       if (it->get<std::string>() != "unlimited")
-        return fail(errc::parse_error, sub(path, rate_key) + ": " + detail::quote(it->get<std::string>()) +
+        return fail(errc::parse_error, sub(path, rate_key) + ": " + bulkhead::detail::quote(it->get<std::string>()) +
                                            " is neither a number nor \"unlimited\"");
     } else {
       auto r = get_u64(*it, sub(path, rate_key));
@@ -116,12 +120,12 @@ result<rate_qos<Amount, Rate>> parse_rate_qos(const json& o, const std::string& 
   return q;
 }
 
-result<bandwidth_qos> parse_bandwidth(const json& o, const std::string& path) {
+inline result<bandwidth_qos> parse_bandwidth(const json& o, const std::string& path) {
   return parse_rate_qos<bytes, bytes_per_second>(o, path, "rate_bytes_sec", "burst_bytes", "one_time_burst_bytes",
                                                  "guaranteed_bytes_sec");
 }
 
-result<net_direction_qos> parse_direction(const json& o, const std::string& path) {
+inline result<net_direction_qos> parse_direction(const json& o, const std::string& path) {
   if (auto k = check_keys(o, path, {"bandwidth", "packets"}); !k) return fail(std::move(k.error()));
   net_direction_qos d;
   if (auto it = o.find("bandwidth"); it != o.end()) {
@@ -138,7 +142,7 @@ result<net_direction_qos> parse_direction(const json& o, const std::string& path
   return d;
 }
 
-result<function_qos> parse_qos(const json& o, const std::string& path, function_type type) {
+inline result<function_qos> parse_qos(const json& o, const std::string& path, function_type type) {
   function_qos q;
   if (type == function_type::virtio_net) {
     if (auto k = check_keys(o, path, {"rx", "tx"}); !k) return fail(std::move(k.error()));
@@ -166,7 +170,7 @@ result<function_qos> parse_qos(const json& o, const std::string& path, function_
   return q;
 }
 
-result<uuid> get_uuid(const json& o, std::string_view key, const std::string& path) {
+inline result<uuid> get_uuid(const json& o, std::string_view key, const std::string& path) {
   auto s = get_string(o, key, path, true);
   if (!s) return fail(std::move(s.error()));
   auto u = uuid::parse(*s);
@@ -174,7 +178,7 @@ result<uuid> get_uuid(const json& o, std::string_view key, const std::string& pa
   return *u;
 }
 
-result<instance_config> parse_instance(const json& o, const std::string& path) {
+inline result<instance_config> parse_instance(const json& o, const std::string& path) {
   if (auto k = check_keys(o, path, {"uuid", "name", "isolation", "tenant", "qos_class", "incarnation", "state", "board"}); !k)
     return fail(std::move(k.error()));
   instance_config i;
@@ -217,7 +221,7 @@ result<instance_config> parse_instance(const json& o, const std::string& path) {
   return i;
 }
 
-result<function_config> parse_function(const json& o, const std::string& path) {
+inline result<function_config> parse_function(const json& o, const std::string& path) {
   if (auto k = check_keys(o, path, {"address", "type", "form", "parent", "vf_index", "instance", "mac", "target",
                                     "queue_depth", "qos"});
       !k)
@@ -268,7 +272,7 @@ result<function_config> parse_function(const json& o, const std::string& path) {
   return f;
 }
 
-result<workload> parse_workload(const json& o, const std::string& path) {
+inline result<workload> parse_workload(const json& o, const std::string& path) {
   if (auto k = check_keys(o, path, {"seconds", "streams"}); !k) return fail(std::move(k.error()));
   workload w;
   auto secs = opt_u64(o, "seconds", path);
@@ -314,7 +318,7 @@ result<workload> parse_workload(const json& o, const std::string& path) {
   return w;
 }
 
-result<card_description> parse_card(const json& o, const std::string& path) {
+inline result<card_description> parse_card(const json& o, const std::string& path) {
   if (auto k = check_keys(o, path, {"pci_address", "model", "firmware", "capacity", "instances", "functions", "workload"}); !k)
     return fail(std::move(k.error()));
   card_description d;
@@ -375,36 +379,37 @@ result<card_description> parse_card(const json& o, const std::string& path) {
   return d;
 }
 
-}  // namespace
+}  // namespace detail
 
-result<std::vector<card_description>> parse_card_description(std::string_view json_text) {
+inline result<std::vector<card_description>> parse_card_description(std::string_view json_text) {
+  using json = nlohmann::json;
   json doc;
   try {
     doc = json::parse(json_text.begin(), json_text.end());
   } catch (const json::exception& e) {
     return fail(errc::parse_error, std::string("not valid JSON: ") + e.what());
   }
-  if (auto k = check_keys(doc, "(top level)", {"format", "cards"}); !k) return fail(std::move(k.error()));
-  auto fmt = get_string(doc, "format", "", true);
+  if (auto k = detail::check_keys(doc, "(top level)", {"format", "cards"}); !k) return fail(std::move(k.error()));
+  auto fmt = detail::get_string(doc, "format", "", true);
   if (!fmt) return fail(std::move(fmt.error()));
   if (*fmt != description_format)
-    return fail(errc::parse_error, "format: " + detail::quote(*fmt) + " is not " + std::string(description_format));
+    return fail(errc::parse_error, "format: " + bulkhead::detail::quote(*fmt) + " is not " + std::string(description_format));
   auto it = doc.find("cards");
   if (it == doc.end() || !it->is_array()) return fail(errc::parse_error, "cards: expected an array");
   std::vector<card_description> out;
   for (std::size_t i = 0; i < it->size(); ++i) {
-    auto c = parse_card((*it)[i], "cards[" + std::to_string(i) + "]");
+    auto c = detail::parse_card((*it)[i], "cards[" + std::to_string(i) + "]");
     if (!c) return fail(std::move(c.error()));
     for (const auto& prev : out)
       if (prev.identity.pci_address == c->identity.pci_address)
         return fail(errc::invalid_argument, "cards[" + std::to_string(i) + "].pci_address: " +
-                                                detail::quote(c->identity.pci_address) + " is listed twice");
+                                                bulkhead::detail::quote(c->identity.pci_address) + " is listed twice");
     out.push_back(std::move(*c));
   }
   return out;
 }
 
-result<void> run_workload(emulated_card& card, const workload& w, mono_time from) {
+inline result<void> run_workload(emulated_card& card, const workload& w, mono_time from) {
   struct live {
     std::size_t function;
     const workload_stream* s;
@@ -420,12 +425,12 @@ result<void> run_workload(emulated_card& card, const workload& w, mono_time from
     const auto& s = w.streams[i];
     const std::string sp = "workload.streams[" + std::to_string(i) + "]";
     auto fn = card.find_function(s.function);
-    if (!fn) return fail(errc::not_found, sp + ".function: no function " + detail::quote(s.function) + " on the card");
+    if (!fn) return fail(errc::not_found, sp + ".function: no function " + bulkhead::detail::quote(s.function) + " on the card");
     const auto type = card.function(*fn).type;
     if (type == function_type::virtio_net && !s.dir)
-      return fail(errc::invalid_argument, sp + ": function " + detail::quote(s.function) + " is virtio_net; give a direction");
+      return fail(errc::invalid_argument, sp + ": function " + bulkhead::detail::quote(s.function) + " is virtio_net; give a direction");
     if (type == function_type::virtio_blk && !s.io)
-      return fail(errc::invalid_argument, sp + ": function " + detail::quote(s.function) + " is virtio_blk; give io");
+      return fail(errc::invalid_argument, sp + ": function " + bulkhead::detail::quote(s.function) + " is virtio_blk; give io");
     // Requests k with floor(k x 10^9 / rate) < duration: k < ceil(duration x rate / 10^9).
     const u128 num = static_cast<u128>(dur_ns) * s.rate.count();
     const u128 count = num / nanos_per_second + (num % nanos_per_second != 0 ? 1 : 0);
@@ -450,7 +455,7 @@ result<void> run_workload(emulated_card& card, const workload& w, mono_time from
   return {};
 }
 
-result<emulated_card> build_card(const card_description& d, mono_time now) {
+inline result<emulated_card> build_card(const card_description& d, mono_time now) {
   const std::string where = "card " + d.identity.pci_address;
   const mono_time start =
       d.load ? now - std::chrono::duration_cast<mono_clock::duration>(d.load->duration) : now;

@@ -1,9 +1,12 @@
-// JSON of offload cards; contract in bulkhead/backend/offload/json.hpp.
+// bulkhead/backend/offload/detail/json_impl.hpp (internal): the JSON form of cards;
+// the contract is in bulkhead/backend/offload/json.hpp.
+#pragma once
+
 #include "bulkhead/backend/offload/json.hpp"
 
 namespace bulkhead::offload {
 
-namespace {
+namespace detail {
 
 using json = nlohmann::json;
 
@@ -15,7 +18,7 @@ template <class Q>
 json q(const limit<Q>& l) {
   return l.is_bounded() ? json(l.value().count()) : json(nullptr);
 }
-json ns(const knob<nanoseconds>& k) { return k ? json(k->count()) : json(nullptr); }
+inline json ns(const knob<nanoseconds>& k) { return k ? json(k->count()) : json(nullptr); }
 
 template <class Amount, class Rate>
 json bucket(const knob<rate_qos_view<Amount, Rate>>& v, const char* rate_key, const char* burst_key,
@@ -24,20 +27,21 @@ json bucket(const knob<rate_qos_view<Amount, Rate>>& v, const char* rate_key, co
   return json{{rate_key, q(v->rate)}, {burst_key, q(v->burst)}, {otb_key, q(v->one_time_burst)}, {guar_key, q(v->guaranteed)}};
 }
 
-json errors(const std::vector<error>& es) {
+inline json errors(const std::vector<error>& es) {
   json a = json::array();
   for (const auto& e : es) a.push_back(json{{"code", std::string(to_string(e.code()))}, {"message", e.describe()}});
   return a;
 }
 
-json direction_counters(const net_direction_counters& c) {
+inline json direction_counters(const net_direction_counters& c) {
   return json{{"bytes", q(c.byte_count)},   {"packets", q(c.packet_count)},        {"errors", q(c.errors)},
               {"drops", q(c.drops)},        {"throttled_packets", q(c.throttled)}, {"throttled_ns", ns(c.throttled_time)}};
 }
 
-}  // namespace
+}  // namespace detail
 
-json function_json(const function_view& f) {
+inline nlohmann::json function_json(const function_view& f) {
+  using json = nlohmann::json;
   json o;
   o["address"] = f.address;
   o["type"] = std::string(to_string(f.type));
@@ -52,30 +56,31 @@ json function_json(const function_view& f) {
   const auto& c = f.counters;
   if (f.type == function_type::virtio_net) {
     o["qos"] = json{
-        {"rx", json{{"bandwidth", bucket(f.qos.rx_bandwidth, "rate_bytes_sec", "burst_bytes", "one_time_burst_bytes", "guaranteed_bytes_sec")},
-                    {"packets", bucket(f.qos.rx_packets, "rate_packets_sec", "burst_packets", "one_time_burst_packets", "guaranteed_packets_sec")}}},
-        {"tx", json{{"bandwidth", bucket(f.qos.tx_bandwidth, "rate_bytes_sec", "burst_bytes", "one_time_burst_bytes", "guaranteed_bytes_sec")},
-                    {"packets", bucket(f.qos.tx_packets, "rate_packets_sec", "burst_packets", "one_time_burst_packets", "guaranteed_packets_sec")}}}};
-    o["counters"] = json{{"rx", direction_counters(c.rx)}, {"tx", direction_counters(c.tx)}, {"throttled_ns", ns(c.throttled_time)}};
+        {"rx", json{{"bandwidth", detail::bucket(f.qos.rx_bandwidth, "rate_bytes_sec", "burst_bytes", "one_time_burst_bytes", "guaranteed_bytes_sec")},
+                    {"packets", detail::bucket(f.qos.rx_packets, "rate_packets_sec", "burst_packets", "one_time_burst_packets", "guaranteed_packets_sec")}}},
+        {"tx", json{{"bandwidth", detail::bucket(f.qos.tx_bandwidth, "rate_bytes_sec", "burst_bytes", "one_time_burst_bytes", "guaranteed_bytes_sec")},
+                    {"packets", detail::bucket(f.qos.tx_packets, "rate_packets_sec", "burst_packets", "one_time_burst_packets", "guaranteed_packets_sec")}}}};
+    o["counters"] = json{{"rx", detail::direction_counters(c.rx)}, {"tx", detail::direction_counters(c.tx)}, {"throttled_ns", detail::ns(c.throttled_time)}};
   } else {
     o["qos"] = json{
-        {"bandwidth", bucket(f.qos.disk_bandwidth, "rate_bytes_sec", "burst_bytes", "one_time_burst_bytes", "guaranteed_bytes_sec")},
-        {"iops", bucket(f.qos.disk_iops, "rate_ops_sec", "burst_ops", "one_time_burst_ops", "guaranteed_ops_sec")}};
+        {"bandwidth", detail::bucket(f.qos.disk_bandwidth, "rate_bytes_sec", "burst_bytes", "one_time_burst_bytes", "guaranteed_bytes_sec")},
+        {"iops", detail::bucket(f.qos.disk_iops, "rate_ops_sec", "burst_ops", "one_time_burst_ops", "guaranteed_ops_sec")}};
     const auto& d = c.disk;
-    o["counters"] = json{{"read_requests", q(d.read_requests)},
-                         {"write_requests", q(d.write_requests)},
-                         {"read_bytes", q(d.read_bytes)},
-                         {"write_bytes", q(d.write_bytes)},
-                         {"errors", q(d.errors)},
-                         {"drops", q(d.drops)},
-                         {"throttled_requests", q(d.throttled)},
-                         {"throttled_ns", ns(d.throttled_time)}};
+    o["counters"] = json{{"read_requests", detail::q(d.read_requests)},
+                         {"write_requests", detail::q(d.write_requests)},
+                         {"read_bytes", detail::q(d.read_bytes)},
+                         {"write_bytes", detail::q(d.write_bytes)},
+                         {"errors", detail::q(d.errors)},
+                         {"drops", detail::q(d.drops)},
+                         {"throttled_requests", detail::q(d.throttled)},
+                         {"throttled_ns", detail::ns(d.throttled_time)}};
   }
-  o["problems"] = errors(f.problems);
+  o["problems"] = detail::errors(f.problems);
   return o;
 }
 
-json card_json(const card_view& c) {
+inline nlohmann::json card_json(const card_view& c) {
+  using json = nlohmann::json;
   json o;
   o["pci_address"] = c.identity.pci_address;
   o["model"] = c.identity.model;
@@ -105,11 +110,11 @@ json card_json(const card_view& c) {
   }
   o["total_vfs"] = c.total_vfs ? json(*c.total_vfs) : json(nullptr);
   o["enabled_vfs"] = c.enabled_vfs ? json(*c.enabled_vfs) : json(nullptr);
-  o["link_bandwidth_bytes_sec"] = q(c.link_bandwidth);
+  o["link_bandwidth_bytes_sec"] = detail::q(c.link_bandwidth);
   json fs = json::array();
   for (const auto& f : c.functions) fs.push_back(function_json(f));
   o["functions"] = std::move(fs);
-  o["problems"] = errors(c.problems);
+  o["problems"] = detail::errors(c.problems);
   return o;
 }
 

@@ -1,4 +1,7 @@
-// JSON export; contract in bulkhead/export/json.hpp and docs/inspect-json.md.
+// bulkhead/export/detail/json_impl.hpp (internal): the JSON export's definitions;
+// the contract is in bulkhead/export/json.hpp.
+#pragma once
+
 #include "bulkhead/export/json.hpp"
 
 #include <algorithm>
@@ -7,7 +10,7 @@ namespace bulkhead::json_export {
 
 using nlohmann::json;
 
-namespace {
+namespace detail {
 
 template <class Q>
 json q(const knob<Q>& k) {
@@ -17,25 +20,25 @@ template <class Q>
 json lim(const knob<limit<Q>>& k) {
   return k && k->is_bounded() ? json(k->value().count()) : json(nullptr);
 }
-json us(const knob<microseconds>& k) { return k ? json(k->count()) : json(nullptr); }
-json us_lim(const knob<limit<microseconds>>& k) {
+inline json us(const knob<microseconds>& k) { return k ? json(k->count()) : json(nullptr); }
+inline json us_lim(const knob<limit<microseconds>>& k) {
   return k && k->is_bounded() ? json(k->value().count()) : json(nullptr);
 }
-json ns(const knob<nanoseconds>& k) { return k ? json(k->count()) : json(nullptr); }
+inline json ns(const knob<nanoseconds>& k) { return k ? json(k->count()) : json(nullptr); }
 template <class T>
 json opt(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
-json ids(const cpuset& s) { return json(s.ids()); }
+inline json ids(const cpuset& s) { return json(s.ids()); }
 
 // libvirt's <bandwidth> units: kilobytes/s (1000 bytes) and kilobytes (1024
 // bytes) for burst; exact when the value came from libvirt, rounded down
 // otherwise (the *_bytes_sec / *_bytes fields are always exact).
-json kbytes_sec(const std::optional<bytes_per_second>& b) {
+inline json kbytes_sec(const std::optional<bytes_per_second>& b) {
   return b ? json(b->count() / kilobyte_factor) : json(nullptr);
 }
 
-void direction(json& out, const char* dir, const knob<direction_bandwidth>& d) {
+inline void direction(json& out, const char* dir, const knob<direction_bandwidth>& d) {
   const std::string p = dir;
   const bool on = d && d->average.is_bounded();
   std::optional<bytes_per_second> avg, peak, floor;
@@ -56,9 +59,9 @@ void direction(json& out, const char* dir, const knob<direction_bandwidth>& d) {
   out[p + "_packets_sec"] = d && d->packets && d->packets->is_bounded() ? json(d->packets->value().count()) : json(nullptr);
 }
 
-}  // namespace
+}  // namespace detail
 
-std::string u128_string(u128 v) {
+inline std::string u128_string(u128 v) {
   if (v == 0) return "0";
   std::string s;
   while (v) {
@@ -69,11 +72,11 @@ std::string u128_string(u128 v) {
   return s;
 }
 
-json error_object(const error& e) { return json{{"code", to_string(e.code())}, {"message", e.describe()}}; }
+inline json error_object(const error& e) { return json{{"code", to_string(e.code())}, {"message", e.describe()}}; }
 
-json host(const host_capacity& h) {
+inline json host(const host_capacity& h) {
   json cells = json::array();
-  for (const auto& c : h.numa) cells.push_back({{"id", c.id}, {"cpus", ids(c.cpus)}, {"memory_bytes", c.memory.count()}});
+  for (const auto& c : h.numa) cells.push_back({{"id", c.id}, {"cpus", detail::ids(c.cpus)}, {"memory_bytes", c.memory.count()}});
   return json{{"cpus", h.cpus},
               {"memory_bytes", h.memory.count()},
               {"numa_nodes", std::move(cells)},
@@ -81,66 +84,66 @@ json host(const host_capacity& h) {
               {"sockets", h.sockets},
               {"cores_per_socket", h.cores_per_socket},
               {"threads_per_core", h.threads_per_core},
-              {"mhz", opt(h.mhz)},
+              {"mhz", detail::opt(h.mhz)},
               {"cpu_model", h.cpu_model}};
 }
 
-json quota(const quota_spec& s) {
+inline json quota(const quota_spec& s) {
   json o;
   const auto& c = s.cpu;
-  o["vcpus"] = opt(c.vcpus);
-  o["max_vcpus"] = opt(c.max_vcpus);
-  o["cpu_request_millicores"] = q(c.request);
-  o["cpu_shares"] = opt(c.shares);
-  o["cpu_weight"] = opt(c.weight);
-  o["cpu_period_us"] = us(c.period);
-  o["cpu_quota_us"] = us_lim(c.quota);
-  o["emulator_period_us"] = us(c.emulator_period);
-  o["emulator_quota_us"] = us_lim(c.emulator_quota);
-  o["cpu_burst_us"] = us(c.burst);
+  o["vcpus"] = detail::opt(c.vcpus);
+  o["max_vcpus"] = detail::opt(c.max_vcpus);
+  o["cpu_request_millicores"] = detail::q(c.request);
+  o["cpu_shares"] = detail::opt(c.shares);
+  o["cpu_weight"] = detail::opt(c.weight);
+  o["cpu_period_us"] = detail::us(c.period);
+  o["cpu_quota_us"] = detail::us_lim(c.quota);
+  o["emulator_period_us"] = detail::us(c.emulator_period);
+  o["emulator_quota_us"] = detail::us_lim(c.emulator_quota);
+  o["cpu_burst_us"] = detail::us(c.burst);
   const auto cap = vm_cpu_cap(c);
   o["cpu_cap_millicores"] = cap && cap->is_bounded() ? json(cap->value().count()) : json(nullptr);
   json pins = json::array();
   if (c.vcpu_pins)
-    for (const auto& p : *c.vcpu_pins) pins.push_back({{"vcpu", p.vcpu}, {"cpus", ids(p.cpus)}});
+    for (const auto& p : *c.vcpu_pins) pins.push_back({{"vcpu", p.vcpu}, {"cpus", detail::ids(p.cpus)}});
   o["vcpu_pins"] = std::move(pins);
-  o["emulator_pin"] = c.emulator_pin ? ids(*c.emulator_pin) : json(nullptr);
-  o["cpuset_cpus"] = c.cpus ? ids(*c.cpus) : json(nullptr);
-  o["cpuset_mems"] = c.mems ? ids(*c.mems) : json(nullptr);
+  o["emulator_pin"] = c.emulator_pin ? detail::ids(*c.emulator_pin) : json(nullptr);
+  o["cpuset_cpus"] = c.cpus ? detail::ids(*c.cpus) : json(nullptr);
+  o["cpuset_mems"] = c.mems ? detail::ids(*c.mems) : json(nullptr);
   const auto& m = s.memory;
-  o["memory_max_bytes"] = q(m.max);
-  o["memory_current_bytes"] = q(m.current);
-  o["memory_request_bytes"] = q(m.request);
-  o["memory_hard_limit_bytes"] = lim(m.hard_limit);
-  o["memory_soft_limit_bytes"] = lim(m.soft_limit);
-  o["memory_swap_hard_limit_bytes"] = lim(m.swap_hard_limit);
-  o["memory_high_bytes"] = lim(m.high);
-  o["memory_min_bytes"] = q(m.min);
-  o["memory_low_bytes"] = q(m.low);
-  o["numa"] = m.numa ? json{{"mode", m.numa->mode}, {"nodeset", ids(m.numa->nodeset)}} : json(nullptr);
-  o["blkio_weight"] = opt(s.blkio_weight);
+  o["memory_max_bytes"] = detail::q(m.max);
+  o["memory_current_bytes"] = detail::q(m.current);
+  o["memory_request_bytes"] = detail::q(m.request);
+  o["memory_hard_limit_bytes"] = detail::lim(m.hard_limit);
+  o["memory_soft_limit_bytes"] = detail::lim(m.soft_limit);
+  o["memory_swap_hard_limit_bytes"] = detail::lim(m.swap_hard_limit);
+  o["memory_high_bytes"] = detail::lim(m.high);
+  o["memory_min_bytes"] = detail::q(m.min);
+  o["memory_low_bytes"] = detail::q(m.low);
+  o["numa"] = m.numa ? json{{"mode", m.numa->mode}, {"nodeset", detail::ids(m.numa->nodeset)}} : json(nullptr);
+  o["blkio_weight"] = detail::opt(s.blkio_weight);
   json disks = json::array();
   for (const auto& d : s.disks)
     disks.push_back({{"target", d.target},
-                     {"total_bytes_sec", lim(d.total_bytes_sec)},
-                     {"read_bytes_sec", lim(d.read_bytes_sec)},
-                     {"write_bytes_sec", lim(d.write_bytes_sec)},
-                     {"total_iops_sec", lim(d.total_iops_sec)},
-                     {"read_iops_sec", lim(d.read_iops_sec)},
-                     {"write_iops_sec", lim(d.write_iops_sec)},
-                     {"total_bytes_sec_max", lim(d.total_bytes_sec_max)},
-                     {"read_bytes_sec_max", lim(d.read_bytes_sec_max)},
-                     {"write_bytes_sec_max", lim(d.write_bytes_sec_max)},
-                     {"total_iops_sec_max", lim(d.total_iops_sec_max)},
-                     {"read_iops_sec_max", lim(d.read_iops_sec_max)},
-                     {"write_iops_sec_max", lim(d.write_iops_sec_max)},
-                     {"weight", opt(d.weight)}});
+                     {"total_bytes_sec", detail::lim(d.total_bytes_sec)},
+                     {"read_bytes_sec", detail::lim(d.read_bytes_sec)},
+                     {"write_bytes_sec", detail::lim(d.write_bytes_sec)},
+                     {"total_iops_sec", detail::lim(d.total_iops_sec)},
+                     {"read_iops_sec", detail::lim(d.read_iops_sec)},
+                     {"write_iops_sec", detail::lim(d.write_iops_sec)},
+                     {"total_bytes_sec_max", detail::lim(d.total_bytes_sec_max)},
+                     {"read_bytes_sec_max", detail::lim(d.read_bytes_sec_max)},
+                     {"write_bytes_sec_max", detail::lim(d.write_bytes_sec_max)},
+                     {"total_iops_sec_max", detail::lim(d.total_iops_sec_max)},
+                     {"read_iops_sec_max", detail::lim(d.read_iops_sec_max)},
+                     {"write_iops_sec_max", detail::lim(d.write_iops_sec_max)},
+                     {"weight", detail::opt(d.weight)}});
   o["disks"] = std::move(disks);
   json ifs = json::array();
   for (const auto& i : s.interfaces) {
     json j{{"mac", i.mac}, {"target", i.target}};
-    direction(j, "inbound", i.inbound);
-    direction(j, "outbound", i.outbound);
+    detail::direction(j, "inbound", i.inbound);
+    detail::direction(j, "outbound", i.outbound);
     ifs.push_back(std::move(j));
   }
   o["interfaces"] = std::move(ifs);
@@ -164,7 +167,7 @@ json quota(const quota_spec& s) {
       json caches = json::array();
       for (const auto& e : ct.caches)
         caches.push_back({{"id", e.cache_id}, {"level", e.level}, {"type", e.type}, {"size_bytes", e.size.count()}});
-      t.push_back({{"vcpus", ids(ct.vcpus)}, {"caches", std::move(caches)}});
+      t.push_back({{"vcpus", detail::ids(ct.vcpus)}, {"caches", std::move(caches)}});
     }
     o["cachetune"] = std::move(t);
   } else {
@@ -173,13 +176,13 @@ json quota(const quota_spec& s) {
   return o;
 }
 
-json usage(const usage_sample& u) {
+inline json usage(const usage_sample& u) {
   json o;
   o["read_at_monotonic_ns"] = u.read_at.time_since_epoch().count();
   o["read_at_unix_ns"] = u.wall.time_since_epoch().count();
-  o["cpu_time_ns"] = ns(u.cpu_time);
-  o["cpu_user_ns"] = ns(u.cpu_user);
-  o["cpu_system_ns"] = ns(u.cpu_system);
+  o["cpu_time_ns"] = detail::ns(u.cpu_time);
+  o["cpu_user_ns"] = detail::ns(u.cpu_user);
+  o["cpu_system_ns"] = detail::ns(u.cpu_system);
   json v = json::array();
   for (const auto& t : u.vcpu_time) v.push_back(t.count());
   o["vcpu_time_ns"] = std::move(v);
@@ -188,47 +191,47 @@ json usage(const usage_sample& u) {
   for (const auto& t : u.vcpu_delay) vd.push_back(t.count());
   o["vcpu_wait_ns"] = std::move(vw);
   o["vcpu_delay_ns"] = std::move(vd);
-  o["cpu_nr_periods"] = opt(u.cpu_nr_periods);
-  o["cpu_nr_throttled"] = opt(u.cpu_nr_throttled);
-  o["cpu_throttled_ns"] = ns(u.cpu_throttled_time);
-  o["memory_current_bytes"] = q(u.memory_current);
-  o["memory_rss_bytes"] = q(u.memory_rss);
-  o["memory_available_bytes"] = q(u.memory_available);
-  o["memory_oom_events"] = opt(u.memory_oom_events);
+  o["cpu_nr_periods"] = detail::opt(u.cpu_nr_periods);
+  o["cpu_nr_throttled"] = detail::opt(u.cpu_nr_throttled);
+  o["cpu_throttled_ns"] = detail::ns(u.cpu_throttled_time);
+  o["memory_current_bytes"] = detail::q(u.memory_current);
+  o["memory_rss_bytes"] = detail::q(u.memory_rss);
+  o["memory_available_bytes"] = detail::q(u.memory_available);
+  o["memory_oom_events"] = detail::opt(u.memory_oom_events);
   json disks = json::array();
   for (const auto& d : u.disks)
     disks.push_back({{"target", d.target},
-                     {"read_requests", q(d.read_requests)},
-                     {"read_bytes", q(d.read_bytes)},
-                     {"write_requests", q(d.write_requests)},
-                     {"write_bytes", q(d.write_bytes)},
-                     {"errors", q(d.errors)},
-                     {"flush_requests", q(d.flush_requests)},
-                     {"read_time_ns", ns(d.read_time)},
-                     {"write_time_ns", ns(d.write_time)},
-                     {"flush_time_ns", ns(d.flush_time)},
-                     {"throttled_requests", q(d.throttled_requests)},
-                     {"throttled_ns", ns(d.throttled_time)}});
+                     {"read_requests", detail::q(d.read_requests)},
+                     {"read_bytes", detail::q(d.read_bytes)},
+                     {"write_requests", detail::q(d.write_requests)},
+                     {"write_bytes", detail::q(d.write_bytes)},
+                     {"errors", detail::q(d.errors)},
+                     {"flush_requests", detail::q(d.flush_requests)},
+                     {"read_time_ns", detail::ns(d.read_time)},
+                     {"write_time_ns", detail::ns(d.write_time)},
+                     {"flush_time_ns", detail::ns(d.flush_time)},
+                     {"throttled_requests", detail::q(d.throttled_requests)},
+                     {"throttled_ns", detail::ns(d.throttled_time)}});
   o["disks"] = std::move(disks);
   json ifs = json::array();
   for (const auto& i : u.interfaces)
     ifs.push_back({{"mac", i.mac},
                    {"target", i.target},
-                   {"rx_bytes", q(i.rx_bytes)},
-                   {"tx_bytes", q(i.tx_bytes)},
-                   {"rx_packets", q(i.rx_packets)},
-                   {"tx_packets", q(i.tx_packets)},
-                   {"rx_errors", q(i.rx_errors)},
-                   {"tx_errors", q(i.tx_errors)},
-                   {"rx_drops", q(i.rx_drops)},
-                   {"tx_drops", q(i.tx_drops)},
-                   {"throttled_packets", q(i.throttled_packets)},
-                   {"throttled_ns", ns(i.throttled_time)}});
+                   {"rx_bytes", detail::q(i.rx_bytes)},
+                   {"tx_bytes", detail::q(i.tx_bytes)},
+                   {"rx_packets", detail::q(i.rx_packets)},
+                   {"tx_packets", detail::q(i.tx_packets)},
+                   {"rx_errors", detail::q(i.rx_errors)},
+                   {"tx_errors", detail::q(i.tx_errors)},
+                   {"rx_drops", detail::q(i.rx_drops)},
+                   {"tx_drops", detail::q(i.tx_drops)},
+                   {"throttled_packets", detail::q(i.throttled_packets)},
+                   {"throttled_ns", detail::ns(i.throttled_time)}});
   o["interfaces"] = std::move(ifs);
   return o;
 }
 
-json instance(const instance_reading& r) {
+inline json instance(const instance_reading& r) {
   const auto& i = r.info;
   json modes = json::object();
   for (const auto& [k, name] : enum_names<resource_kind>::values)
@@ -243,7 +246,7 @@ json instance(const instance_reading& r) {
               {"isolation", to_string(i.isolation)},
               {"isolation_modes", std::move(modes)},
               {"qos_class", i.qos ? json(std::string(to_string(*i.qos))) : json(nullptr)},
-              {"tenant", opt(i.tenant)},
+              {"tenant", detail::opt(i.tenant)},
               {"source", i.source},
               {"persistent", i.persistent},
               {"quota", quota(r.enforced)},
@@ -252,7 +255,7 @@ json instance(const instance_reading& r) {
               {"warnings", std::move(warnings)}};
 }
 
-json failure(const instance_failure& f) {
+inline json failure(const instance_failure& f) {
   return json{{"uuid", f.id ? json(f.id->to_string()) : json(nullptr)},
               {"name", f.name},
               {"error", f.why.describe()},

@@ -1,4 +1,5 @@
-// TZif reader and POSIX TZ rules; contract in bulkhead/colocation/time_zone.hpp.
+// bulkhead/colocation/detail/time_zone_impl.hpp (internal): TZif and POSIX TZ parsing and the zone's rules;
+// the contract is in bulkhead/colocation/time_zone.hpp.
 //
 // Format facts used (RFC 8536, "The Time Zone Information Format (TZif)"):
 //   header: "TZif", version byte (0, '2', '3', '4'), 15 unused bytes, six
@@ -10,6 +11,8 @@
 //   Version 2+ repeat the header and block with 64-bit times after the v1
 //   block, then a footer "\n<POSIX TZ string>\n". Times before the first
 //   transition use type 0; times after the last use the footer rule.
+#pragma once
+
 #include "bulkhead/colocation/time_zone.hpp"
 
 #include <algorithm>
@@ -20,17 +23,17 @@
 
 namespace bulkhead {
 
-namespace {
+namespace colocation_detail {
 
 using namespace std::chrono;
 
-constexpr std::int64_t day_s = 86400;
+inline constexpr std::int64_t day_s = 86400;
 
-std::uint32_t be32(const unsigned char* p) {
+inline std::uint32_t be32(const unsigned char* p) {
   return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 |
          static_cast<std::uint32_t>(p[2]) << 8 | static_cast<std::uint32_t>(p[3]);
 }
-std::uint64_t be64(const unsigned char* p) {
+inline std::uint64_t be64(const unsigned char* p) {
   return static_cast<std::uint64_t>(be32(p)) << 32 | be32(p + 4);
 }
 
@@ -39,13 +42,13 @@ struct counts {
 };
 
 // Year of a UTC instant (proleptic Gregorian).
-int year_of(std::int64_t t) {
+inline int year_of(std::int64_t t) {
   const auto d = floor<days>(sys_seconds{seconds{t}});
   return static_cast<int>(year_month_day{d}.year());
 }
 
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+inline bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 class tz_parser {
  public:
@@ -73,7 +76,7 @@ class tz_parser {
       d.utoff = static_cast<std::int32_t>(-*o);
     }
     if (at_end())
-      return bad("daylight time " + detail::quote(d.abbr) + " without a rule (',start,end') is not supported");
+      return bad("daylight time " + bulkhead::detail::quote(d.abbr) + " without a rule (',start,end') is not supported");
     if (peek() != ',') return bad("expected ',' before the start rule");
     ++pos_;
     auto st = date();
@@ -93,7 +96,7 @@ class tz_parser {
   [[nodiscard]] bool at_end() const { return pos_ >= s_.size(); }
   [[nodiscard]] char peek() const { return s_[pos_]; }
   std::unexpected<error> bad(std::string why) const {
-    return fail(errc::parse_error, "TZ string " + detail::quote(s_) + ": " + std::move(why) + " (at offset " +
+    return fail(errc::parse_error, "TZ string " + bulkhead::detail::quote(s_) + ": " + std::move(why) + " (at offset " +
                                        std::to_string(pos_) + ")");
   }
 
@@ -192,7 +195,7 @@ class tz_parser {
 };
 
 // Local midnight of the rule date in `y`, as days since the epoch.
-std::int64_t rule_day(const time_zone::rule_date& r, int y) {
+inline std::int64_t rule_day(const time_zone::rule_date& r, int y) {
   const year yr{y};
   const auto jan1 = sys_days{yr / January / 1};
   switch (r.kind) {
@@ -213,24 +216,24 @@ std::int64_t rule_day(const time_zone::rule_date& r, int y) {
   return jan1.time_since_epoch().count();
 }
 
-}  // namespace
+}  // namespace colocation_detail
 
-result<void> validate_zone_name(std::string_view name) {
+inline result<void> validate_zone_name(std::string_view name) {
   const auto bad = [&](std::string why) {
-    return fail(errc::invalid_argument, "time zone name " + detail::quote(name) + ": " + std::move(why));
+    return fail(errc::invalid_argument, "time zone name " + bulkhead::detail::quote(name) + ": " + std::move(why));
   };
   if (name.empty()) return bad("empty");
   if (name.size() > 255) return bad("longer than 255 bytes");
   if (name.front() == '/') return bad("absolute; give a name such as 'Europe/Berlin'");
   std::optional<std::string> why;
-  detail::split(name, '/', [&](std::string_view c) {
+  bulkhead::detail::split(name, '/', [&](std::string_view c) {
     if (why) return;
     if (c.empty()) why = "empty component";
-    else if (c == "." || c == "..") why = "component " + detail::quote(c) + " is not allowed";
+    else if (c == "." || c == "..") why = "component " + bulkhead::detail::quote(c) + " is not allowed";
     else
       for (char ch : c)
-        if (!(is_alpha(ch) || is_digit(ch) || ch == '_' || ch == '-' || ch == '+' || ch == '.')) {
-          why = "character " + detail::quote(std::string_view(&ch, 1)) + " is not allowed";
+        if (!(colocation_detail::is_alpha(ch) || colocation_detail::is_digit(ch) || ch == '_' || ch == '-' || ch == '+' || ch == '.')) {
+          why = "character " + bulkhead::detail::quote(std::string_view(&ch, 1)) + " is not allowed";
           break;
         }
   });
@@ -238,20 +241,20 @@ result<void> validate_zone_name(std::string_view name) {
   return {};
 }
 
-result<time_zone::posix_rule> parse_posix_tz(std::string_view text) { return tz_parser(text).run(); }
+inline result<time_zone::posix_rule> parse_posix_tz(std::string_view text) { return colocation_detail::tz_parser(text).run(); }
 
-result<time_zone> time_zone::from_tzif(std::string name, std::string_view bytes) {
+inline result<time_zone> time_zone::from_tzif(std::string name, std::string_view bytes) {
   const auto bad = [&](std::string why) {
-    return fail(errc::parse_error, "TZif " + detail::quote(name) + ": " + std::move(why));
+    return fail(errc::parse_error, "TZif " + bulkhead::detail::quote(name) + ": " + std::move(why));
   };
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
   const std::size_t n = bytes.size();
-  const auto header = [&](std::size_t at, counts& c, char& version) -> std::optional<std::string> {
+  const auto header = [&](std::size_t at, colocation_detail::counts& c, char& version) -> std::optional<std::string> {
     if (n < at + 44) return "truncated header (need 44 bytes at offset " + std::to_string(at) + ")";
     if (bytes.substr(at, 4) != "TZif") return "no 'TZif' magic at offset " + std::to_string(at);
     version = bytes[at + 4];
     if (version != 0 && (version < '2' || version > '9')) return "unknown version byte";
-    c = {be32(b + at + 20), be32(b + at + 24), be32(b + at + 28), be32(b + at + 32), be32(b + at + 36), be32(b + at + 40)};
+    c = {colocation_detail::be32(b + at + 20), colocation_detail::be32(b + at + 24), colocation_detail::be32(b + at + 28), colocation_detail::be32(b + at + 32), colocation_detail::be32(b + at + 36), colocation_detail::be32(b + at + 40)};
     if (c.type == 0) return "typecnt is 0";
     if (c.chars == 0) return "charcnt is 0";
     if (c.isut != 0 && c.isut != c.type) return "isutcnt is neither 0 nor typecnt";
@@ -259,16 +262,16 @@ result<time_zone> time_zone::from_tzif(std::string name, std::string_view bytes)
     if (c.type > 256) return "typecnt above 256";
     return std::nullopt;
   };
-  const auto block_size = [](const counts& c, std::uint64_t tsize) -> std::uint64_t {
+  const auto block_size = [](const colocation_detail::counts& c, std::uint64_t tsize) -> std::uint64_t {
     return std::uint64_t{c.time} * tsize + c.time + std::uint64_t{c.type} * 6 + c.chars + std::uint64_t{c.leap} * (tsize + 4) +
            c.isstd + c.isut;
   };
 
-  counts c1{};
+  colocation_detail::counts c1{};
   char v1 = 0;
   if (auto e = header(0, c1, v1)) return bad(*e);
   std::size_t at = 44;
-  counts c = c1;
+  colocation_detail::counts c = c1;
   std::uint64_t tsize = 4;
   const std::uint64_t s1 = block_size(c1, 4);
   if (s1 > n - 44) return bad("truncated version 1 data block");
@@ -287,8 +290,8 @@ result<time_zone> time_zone::from_tzif(std::string name, std::string_view bytes)
   const unsigned char* p = b + at;
   z.times_.reserve(c.time);
   for (std::uint32_t i = 0; i < c.time; ++i) {
-    const std::int64_t t = tsize == 8 ? static_cast<std::int64_t>(be64(p + i * 8))
-                                      : static_cast<std::int64_t>(static_cast<std::int32_t>(be32(p + i * 4)));
+    const std::int64_t t = tsize == 8 ? static_cast<std::int64_t>(colocation_detail::be64(p + i * 8))
+                                      : static_cast<std::int64_t>(static_cast<std::int32_t>(colocation_detail::be32(p + i * 4)));
     if (!z.times_.empty() && t <= z.times_.back()) return bad("transition times are not strictly ascending");
     z.times_.push_back(t);
   }
@@ -302,7 +305,7 @@ result<time_zone> time_zone::from_tzif(std::string name, std::string_view bytes)
   const std::string_view chars(reinterpret_cast<const char*>(p), c.chars);
   for (std::uint32_t i = 0; i < c.type; ++i) {
     type t;
-    const auto raw = static_cast<std::int32_t>(be32(tp + i * 6));
+    const auto raw = static_cast<std::int32_t>(colocation_detail::be32(tp + i * 6));
     if (raw == std::numeric_limits<std::int32_t>::min()) return bad("utoff -2^31 is not allowed");
     t.utoff = raw;
     if (tp[i * 6 + 4] > 1) return bad("isdst is neither 0 nor 1");
@@ -323,37 +326,23 @@ result<time_zone> time_zone::from_tzif(std::string name, std::string_view bytes)
     z.footer_ = std::string(bytes.substr(foot + 1, close - foot - 1));
     if (!z.footer_.empty()) {
       auto r = parse_posix_tz(z.footer_);
-      if (!r) return fail(std::move(r.error()).in("TZif " + detail::quote(z.name_) + " footer"));
+      if (!r) return fail(std::move(r.error()).in("TZif " + bulkhead::detail::quote(z.name_) + " footer"));
       z.rule_ = std::move(*r);
     }
   }
   return z;
 }
 
-result<time_zone> time_zone::load(const rooted_dir& zoneinfo, std::string_view name) {
-  if (auto r = validate_zone_name(name); !r) return fail(r.error());
-  auto bytes = zoneinfo.read_file(name, 1u << 20);
-  if (!bytes) return fail(std::move(bytes.error()).in("loading time zone " + detail::quote(name)));
-  return from_tzif(std::string(name), *bytes);
-}
-
-result<time_zone> time_zone::load(std::string_view name, const std::string& zoneinfo_root) {
-  if (auto r = validate_zone_name(name); !r) return fail(r.error());
-  auto root = rooted_dir::open(zoneinfo_root);
-  if (!root) return fail(std::move(root.error()).in("opening zoneinfo root (Debian: apt-get install tzdata)"));
-  return load(*root, name);
-}
-
-void time_zone::rule_transitions(int y, std::vector<std::pair<std::int64_t, bool>>& out) const {
+inline void time_zone::rule_transitions(int y, std::vector<std::pair<std::int64_t, bool>>& out) const {
   if (!rule_ || !rule_->dst_type) return;
   const auto& r = *rule_;
-  const std::int64_t start = rule_day(r.start, y) * day_s + r.start.time - r.std_type.utoff;
-  const std::int64_t end = rule_day(r.end, y) * day_s + r.end.time - r.dst_type->utoff;
+  const std::int64_t start = colocation_detail::rule_day(r.start, y) * colocation_detail::day_s + r.start.time - r.std_type.utoff;
+  const std::int64_t end = colocation_detail::rule_day(r.end, y) * colocation_detail::day_s + r.end.time - r.dst_type->utoff;
   out.emplace_back(start, true);
   out.emplace_back(end, false);
 }
 
-time_zone::type time_zone::type_at(std::int64_t t) const {
+inline time_zone::type time_zone::type_at(std::int64_t t) const {
   const bool use_rule = rule_ && (times_.empty() || t >= times_.back());
   if (!use_rule) {
     if (times_.empty() || t < times_.front()) return types_[0];
@@ -364,7 +353,7 @@ time_zone::type time_zone::type_at(std::int64_t t) const {
   if (!r.dst_type) return r.std_type;
   std::vector<std::pair<std::int64_t, bool>> tr;
   tr.reserve(6);
-  const int y = year_of(t);
+  const int y = colocation_detail::year_of(t);
   for (int yy = y - 1; yy <= y + 1; ++yy) rule_transitions(yy, tr);
   std::sort(tr.begin(), tr.end());
   bool dst = false;
@@ -378,18 +367,18 @@ time_zone::type time_zone::type_at(std::int64_t t) const {
   return dst ? *r.dst_type : r.std_type;
 }
 
-time_zone::local_info time_zone::at(sys_seconds t) const {
+inline time_zone::local_info time_zone::at(sys_seconds t) const {
   const auto ty = type_at(t.time_since_epoch().count());
   return {seconds{ty.utoff}, ty.dst, ty.abbr};
 }
 
-seconds time_zone::offset_at(sys_seconds t) const { return seconds{type_at(t.time_since_epoch().count()).utoff}; }
+inline seconds time_zone::offset_at(sys_seconds t) const { return seconds{type_at(t.time_since_epoch().count()).utoff}; }
 
-local_seconds time_zone::to_local(sys_seconds t) const {
+inline local_seconds time_zone::to_local(sys_seconds t) const {
   return local_seconds{t.time_since_epoch() + offset_at(t)};
 }
 
-std::vector<sys_seconds> time_zone::transitions(sys_seconds from, sys_seconds to) const {
+inline std::vector<sys_seconds> time_zone::transitions(sys_seconds from, sys_seconds to) const {
   const std::int64_t lo = from.time_since_epoch().count(), hi = to.time_since_epoch().count();
   std::vector<std::int64_t> cand;
   if (hi <= lo) return {};
@@ -397,7 +386,7 @@ std::vector<sys_seconds> time_zone::transitions(sys_seconds from, sys_seconds to
   if (rule_ && rule_->dst_type && (times_.empty() || hi > times_.back())) {
     std::vector<std::pair<std::int64_t, bool>> tr;
     const std::int64_t base = times_.empty() ? lo : std::max(lo, times_.back());
-    for (int y = year_of(base) - 1; y <= year_of(hi) + 1; ++y) rule_transitions(y, tr);
+    for (int y = colocation_detail::year_of(base) - 1; y <= colocation_detail::year_of(hi) + 1; ++y) rule_transitions(y, tr);
     for (const auto& [at, d] : tr)
       if (at >= lo && at < hi) cand.push_back(at);
   }
@@ -411,9 +400,9 @@ std::vector<sys_seconds> time_zone::transitions(sys_seconds from, sys_seconds to
   return out;
 }
 
-sys_seconds time_zone::first_instant_at_or_after(local_seconds local) const {
+inline sys_seconds time_zone::first_instant_at_or_after(local_seconds local) const {
   const std::int64_t L = local.time_since_epoch().count();
-  const std::int64_t lo = L - 2 * day_s, hi = L + 2 * day_s;
+  const std::int64_t lo = L - 2 * colocation_detail::day_s, hi = L + 2 * colocation_detail::day_s;
   const auto tr = transitions(sys_seconds{seconds{lo}}, sys_seconds{seconds{hi}});
   std::int64_t a = lo;
   for (std::size_t i = 0; i <= tr.size(); ++i) {

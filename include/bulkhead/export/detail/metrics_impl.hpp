@@ -1,4 +1,7 @@
-// Prometheus / OpenMetrics text; contract in bulkhead/export/metrics.hpp.
+// bulkhead/export/detail/metrics_impl.hpp (internal): the metrics writer's definitions;
+// the contract is in bulkhead/export/metrics.hpp.
+#pragma once
+
 #include "bulkhead/export/metrics.hpp"
 
 #include <map>
@@ -7,7 +10,7 @@
 
 namespace bulkhead::metrics_export {
 
-namespace {
+namespace detail {
 
 enum class kind { gauge, counter, info };
 
@@ -62,11 +65,11 @@ class builder {
   std::map<std::string, std::size_t> index_;
 };
 
-std::string label(const char* name, std::string_view value) {
+inline std::string label(const char* name, std::string_view value) {
   return std::string(name) + "=\"" + escape_label(value) + "\"";
 }
 
-std::string cores_text(std::uint64_t millicores) {
+inline std::string cores_text(std::uint64_t millicores) {
   std::string s = std::to_string(millicores / 1000);
   if (auto frac = millicores % 1000) {
     char buf[8];
@@ -78,11 +81,11 @@ std::string cores_text(std::uint64_t millicores) {
   return s;
 }
 
-std::string us_seconds(microseconds us) { return seconds_text(us.count() * 1000); }
+inline std::string us_seconds(microseconds us) { return seconds_text(us.count() * 1000); }
 
-}  // namespace
+}  // namespace detail
 
-std::string escape_label(std::string_view v) {
+inline std::string escape_label(std::string_view v) {
   std::string out;
   out.reserve(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) {
@@ -93,7 +96,7 @@ std::string escape_label(std::string_view v) {
     else if (c < 0x80) out += static_cast<char>(c);
     else {
       std::size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-      if (len && i + len <= v.size() && detail::is_utf8(v.substr(i, len))) {
+      if (len && i + len <= v.size() && bulkhead::detail::is_utf8(v.substr(i, len))) {
         out.append(v.substr(i, len));
         i += len - 1;
       } else {
@@ -104,7 +107,7 @@ std::string escape_label(std::string_view v) {
   return out;
 }
 
-std::string seconds_text(std::int64_t ns) {
+inline std::string seconds_text(std::int64_t ns) {
   const bool neg = ns < 0;
   const auto u = neg ? static_cast<std::uint64_t>(-(ns + 1)) + 1 : static_cast<std::uint64_t>(ns);
   std::string s = (neg ? "-" : "") + std::to_string(u / nanos_per_second);
@@ -118,19 +121,19 @@ std::string seconds_text(std::int64_t ns) {
   return s;
 }
 
-std::string render(std::span<const source> sources, format f) {
-  builder b;
-  const auto g = kind::gauge;
-  const auto c = kind::counter;
+inline std::string render(std::span<const source> sources, format f) {
+  detail::builder b;
+  const auto g = detail::kind::gauge;
+  const auto c = detail::kind::counter;
   for (const auto& s : sources) {
-    const std::string src = label("source", s.uri);
+    const std::string src = detail::label("source", s.uri);
     b.add("bulkhead_source_up", g, "", "1 when the source was read, 0 when it failed.",
-          src + "," + label("kind", s.kind), s.up ? "1" : "0");
+          src + "," + detail::label("kind", s.kind), s.up ? "1" : "0");
     if (s.host) {
       b.add("bulkhead_host_cpus", g, "", "Logical CPUs of the host.", src, std::to_string(s.host->cpus));
       b.add("bulkhead_host_memory_bytes", g, "bytes", "Memory of the host.", src, std::to_string(s.host->memory.count()));
       for (const auto& n : s.host->numa) {
-        const std::string l = src + "," + label("node", std::to_string(n.id));
+        const std::string l = src + "," + detail::label("node", std::to_string(n.id));
         b.add("bulkhead_host_numa_node_cpus", g, "", "Logical CPUs of a NUMA node.", l, std::to_string(n.cpus.size()));
         b.add("bulkhead_host_numa_node_memory_bytes", g, "bytes", "Memory of a NUMA node.", l,
               std::to_string(n.memory.count()));
@@ -138,27 +141,27 @@ std::string render(std::span<const source> sources, format f) {
     }
     for (const auto& r : s.instances) {
       const auto& i = r.info;
-      const std::string il = label("uuid", i.id.id.to_string()) + "," + label("name", i.name) + "," +
-                             label("tenant", i.tenant.value_or("")) + "," +
-                             label("qos_class", i.qos ? std::string(to_string(*i.qos)) : "") + "," +
-                             label("isolation", to_string(i.isolation)) + "," + src;
-      b.add("bulkhead_instance", kind::info, "", "Instance identity, kind and state.",
-            il + "," + label("kind", to_string(i.kind)) + "," + label("state", to_string(i.state)) + "," +
-                label("incarnation", i.id.run ? std::to_string(i.id.run->value) : ""),
+      const std::string il = detail::label("uuid", i.id.id.to_string()) + "," + detail::label("name", i.name) + "," +
+                             detail::label("tenant", i.tenant.value_or("")) + "," +
+                             detail::label("qos_class", i.qos ? std::string(to_string(*i.qos)) : "") + "," +
+                             detail::label("isolation", to_string(i.isolation)) + "," + src;
+      b.add("bulkhead_instance", detail::kind::info, "", "Instance identity, kind and state.",
+            il + "," + detail::label("kind", to_string(i.kind)) + "," + detail::label("state", to_string(i.state)) + "," +
+                detail::label("incarnation", i.id.run ? std::to_string(i.id.run->value) : ""),
             "1");
       // Quotas.
       const auto& q = r.enforced;
       if (q.cpu.vcpus) b.add("bulkhead_instance_vcpus", g, "", "Online vCPUs.", il, std::to_string(*q.cpu.vcpus));
       if (auto cap = vm_cpu_cap(q.cpu); cap && cap->is_bounded())
         b.add("bulkhead_instance_cpu_cap_cores", g, "cores", "CPU ceiling over all vCPUs (CFS quota / period x vCPUs).",
-              il, cores_text(cap->value().count()));
+              il, detail::cores_text(cap->value().count()));
       if (q.cpu.shares) b.add("bulkhead_instance_cpu_shares", g, "", "CPU shares (relative weight).", il, std::to_string(*q.cpu.shares));
       if (q.cpu.weight) b.add("bulkhead_instance_cpu_weight", g, "", "cgroup v2 cpu.weight.", il, std::to_string(*q.cpu.weight));
       if (q.cpu.period)
-        b.add("bulkhead_instance_cpu_period_seconds", g, "seconds", "CFS period.", il, us_seconds(*q.cpu.period));
+        b.add("bulkhead_instance_cpu_period_seconds", g, "seconds", "CFS period.", il, detail::us_seconds(*q.cpu.period));
       if (q.cpu.quota && q.cpu.quota->is_bounded())
         b.add("bulkhead_instance_cpu_quota_seconds", g, "seconds", "CFS quota per period (per vCPU for VMs).", il,
-              us_seconds(q.cpu.quota->value()));
+              detail::us_seconds(q.cpu.quota->value()));
       if (q.memory.max)
         b.add("bulkhead_instance_memory_max_bytes", g, "bytes", "Memory size of the instance.", il,
               std::to_string(q.memory.max->count()));
@@ -171,7 +174,7 @@ std::string render(std::span<const source> sources, format f) {
       for (const auto& d : q.disks) {
         const auto lim = [&](const char* n, const char* unit, const char* help, const char* dir, const auto& k) {
           if (k && k->is_bounded())
-            b.add(n, g, unit, help, il + "," + label("target", d.target) + "," + label("direction", dir),
+            b.add(n, g, unit, help, il + "," + detail::label("target", d.target) + "," + detail::label("direction", dir),
                   std::to_string(k->value().count()));
         };
         lim("bulkhead_instance_disk_limit_bytes_per_second", "bytes_per_second", "Disk bandwidth limit.", "total", d.total_bytes_sec);
@@ -186,7 +189,7 @@ std::string render(std::span<const source> sources, format f) {
           if (!*dir || (*dir)->average.is_unlimited()) continue;
           b.add("bulkhead_instance_interface_limit_bytes_per_second", g, "bytes_per_second",
                 "Interface average bandwidth limit.",
-                il + "," + label("mac", n.mac) + "," + label("direction", dir == &n.inbound ? "inbound" : "outbound"),
+                il + "," + detail::label("mac", n.mac) + "," + detail::label("direction", dir == &n.inbound ? "inbound" : "outbound"),
                 std::to_string((*dir)->average.value().count()));
         }
       // Counters.
@@ -200,15 +203,15 @@ std::string render(std::span<const source> sources, format f) {
       secs("bulkhead_instance_cpu_throttled_seconds", "Time the instance was throttled by its CPU quota.", u.cpu_throttled_time);
       for (std::size_t v = 0; v < u.vcpu_time.size(); ++v)
         b.add("bulkhead_instance_vcpu_seconds", c, "seconds", "CPU time of one vCPU.",
-              il + "," + label("vcpu", std::to_string(v)), seconds_text(u.vcpu_time[v].count()));
+              il + "," + detail::label("vcpu", std::to_string(v)), seconds_text(u.vcpu_time[v].count()));
       for (std::size_t v = 0; v < u.vcpu_wait.size(); ++v)
         b.add("bulkhead_instance_vcpu_wait_seconds", c, "seconds",
-              "Time one vCPU's thread waited (libvirt vcpu.<n>.wait).", il + "," + label("vcpu", std::to_string(v)),
+              "Time one vCPU's thread waited (libvirt vcpu.<n>.wait).", il + "," + detail::label("vcpu", std::to_string(v)),
               seconds_text(u.vcpu_wait[v].count()));
       for (std::size_t v = 0; v < u.vcpu_delay.size(); ++v)
         b.add("bulkhead_instance_vcpu_delay_seconds", c, "seconds",
               "Time one vCPU's thread was runnable but not running (libvirt vcpu.<n>.delay).",
-              il + "," + label("vcpu", std::to_string(v)), seconds_text(u.vcpu_delay[v].count()));
+              il + "," + detail::label("vcpu", std::to_string(v)), seconds_text(u.vcpu_delay[v].count()));
       if (u.cpu_nr_throttled)
         b.add("bulkhead_instance_cpu_throttled_periods", c, "", "CFS periods in which the instance was throttled.", il,
               std::to_string(*u.cpu_nr_throttled));
@@ -216,7 +219,7 @@ std::string render(std::span<const source> sources, format f) {
         b.add("bulkhead_instance_memory_current_bytes", g, "bytes", "Memory in use (balloon size for a VM).", il,
               std::to_string(u.memory_current->count()));
       for (const auto& d : u.disks) {
-        const std::string dl = il + "," + label("target", d.target);
+        const std::string dl = il + "," + detail::label("target", d.target);
         const auto cnt = [&](const char* n, const char* unit, const char* help, const auto& k) {
           if (k) b.add(n, c, unit, help, dl, std::to_string(k->count()));
         };
@@ -237,7 +240,7 @@ std::string render(std::span<const source> sources, format f) {
                 seconds_text(d.throttled_time->count()));
       }
       for (const auto& n : u.interfaces) {
-        const std::string nl = il + "," + label("mac", n.mac);
+        const std::string nl = il + "," + detail::label("mac", n.mac);
         const auto cnt = [&](const char* name, const char* unit, const char* help, const auto& k) {
           if (k) b.add(name, c, unit, help, nl, std::to_string(k->count()));
         };

@@ -1,68 +1,74 @@
-// schemata parsing, capacity bitmask checks and way allocation; contract in
-// bulkhead/backend/resctrl.hpp. Formats: Documentation/arch/x86/resctrl.rst
+// bulkhead/backend/resctrl/detail/schemata_impl.hpp (internal): schemata and info parsing, capacity bitmask placement;
+// the contract is in bulkhead/backend/resctrl.hpp.
+//
+// Formats: Documentation/arch/x86/resctrl.rst
 // ("Schemata files", "Cache Bit Masks", "Memory bandwidth Allocation").
+#pragma once
+
+#include "bulkhead/backend/resctrl.hpp"
+
 #include <algorithm>
 #include <limits>
 
 #include "bulkhead/backend/drift.hpp"
-#include "bulkhead/backend/resctrl.hpp"
+#include "bulkhead/backend/mount_table.hpp"
 #include "bulkhead/detail/text.hpp"
 
 namespace bulkhead {
 
-std::uint32_t resctrl_info::num_closids() const noexcept {
+inline std::uint32_t resctrl_info::num_closids() const noexcept {
   std::uint32_t n = std::numeric_limits<std::uint32_t>::max();
   for (const auto& c : caches) n = std::min(n, c.num_closids);
   if (mb) n = std::min(n, mb->num_closids);
   return n == std::numeric_limits<std::uint32_t>::max() ? 0 : n;
 }
 
-const resctrl_cache_info* resctrl_info::cache(std::string_view resource) const noexcept {
+inline const resctrl_cache_info* resctrl_info::cache(std::string_view resource) const noexcept {
   for (const auto& c : caches)
     if (c.resource == resource) return &c;
   return nullptr;
 }
 
-bool resctrl_is_cache(std::string_view r) noexcept {
+inline bool resctrl_is_cache(std::string_view r) noexcept {
   return r.size() >= 2 && r[0] == 'L' && (r[1] == '2' || r[1] == '3');
 }
 
-result<resctrl_schemata> parse_schemata(std::string_view text, std::string_view what) {
+inline result<resctrl_schemata> parse_schemata(std::string_view text, std::string_view what) {
   resctrl_schemata out;
   std::size_t n = 0;
   std::optional<error> err;
-  detail::split(text, '\n', [&](std::string_view line) {
+  bulkhead::detail::split(text, '\n', [&](std::string_view line) {
     ++n;
     if (err) return;
-    line = detail::trim(line);
+    line = bulkhead::detail::trim(line);
     if (line.empty()) return;
     const std::string where = std::string(what) + " line " + std::to_string(n);
     const auto colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) {
-      err = error(errc::parse_error, where + ": " + detail::quote(line) + " is not \"RESOURCE:id=value;...\"");
+      err = error(errc::parse_error, where + ": " + bulkhead::detail::quote(line) + " is not \"RESOURCE:id=value;...\"");
       return;
     }
     schemata_line l;
-    l.resource = std::string(detail::trim(line.substr(0, colon)));
+    l.resource = std::string(bulkhead::detail::trim(line.substr(0, colon)));
     const bool hex = resctrl_is_cache(l.resource);
-    detail::split(line.substr(colon + 1), ';', [&](std::string_view item) {
+    bulkhead::detail::split(line.substr(colon + 1), ';', [&](std::string_view item) {
       if (err) return;
-      item = detail::trim(item);
+      item = bulkhead::detail::trim(item);
       if (item.empty()) return;  // a trailing ';'
       const auto eq = item.find('=');
       if (eq == std::string_view::npos) {
-        err = error(errc::parse_error, where + ": " + detail::quote(item) + " is not id=value");
+        err = error(errc::parse_error, where + ": " + bulkhead::detail::quote(item) + " is not id=value");
         return;
       }
-      auto id = detail::parse_u64(detail::trim(item.substr(0, eq)), where + " domain id");
+      auto id = bulkhead::detail::parse_u64(bulkhead::detail::trim(item.substr(0, eq)), where + " domain id");
       if (!id || *id > std::numeric_limits<std::uint32_t>::max()) {
-        err = id ? error(errc::out_of_range, where + ": domain id " + detail::quote(item.substr(0, eq)) + " is too large")
+        err = id ? error(errc::out_of_range, where + ": domain id " + bulkhead::detail::quote(item.substr(0, eq)) + " is too large")
                  : id.error();
         return;
       }
-      const auto vtext = detail::trim(item.substr(eq + 1));
-      auto v = hex ? detail::parse_hex_u64(vtext, where + " " + l.resource + " mask")
-                   : detail::parse_u64(vtext, where + " " + l.resource + " value");
+      const auto vtext = bulkhead::detail::trim(item.substr(eq + 1));
+      auto v = hex ? bulkhead::detail::parse_hex_u64(vtext, where + " " + l.resource + " mask")
+                   : bulkhead::detail::parse_u64(vtext, where + " " + l.resource + " value");
       if (!v) {
         err = v.error();
         return;
@@ -77,7 +83,7 @@ result<resctrl_schemata> parse_schemata(std::string_view text, std::string_view 
     if (err) return;
     for (const auto& x : out)
       if (x.resource == l.resource) {
-        err = error(errc::parse_error, where + ": resource " + detail::quote(l.resource) + " listed twice");
+        err = error(errc::parse_error, where + ": resource " + bulkhead::detail::quote(l.resource) + " listed twice");
         return;
       }
     out.push_back(std::move(l));
@@ -86,7 +92,7 @@ result<resctrl_schemata> parse_schemata(std::string_view text, std::string_view 
   return out;
 }
 
-std::string format_schemata_line(const schemata_line& line) {
+inline std::string format_schemata_line(const schemata_line& line) {
   std::string s = line.resource + ":";
   const bool hex = resctrl_is_cache(line.resource);
   bool first = true;
@@ -99,13 +105,13 @@ std::string format_schemata_line(const schemata_line& line) {
   return s;
 }
 
-const schemata_line* find_line(const resctrl_schemata& s, std::string_view resource) noexcept {
+inline const schemata_line* find_line(const resctrl_schemata& s, std::string_view resource) noexcept {
   for (const auto& l : s)
     if (l.resource == resource) return &l;
   return nullptr;
 }
 
-result<void> check_cbm(std::uint64_t mask, const resctrl_cache_info& info, std::string_view what) {
+inline result<void> check_cbm(std::uint64_t mask, const resctrl_cache_info& info, std::string_view what) {
   const std::string w(what);
   if (mask == 0) return fail(errc::invalid_argument, w + ": empty mask");
   if ((mask & ~info.cbm_mask) != 0)
@@ -121,18 +127,18 @@ result<void> check_cbm(std::uint64_t mask, const resctrl_cache_info& info, std::
   return {};
 }
 
-namespace {
-bool valid_mask(std::uint64_t m, const resctrl_cache_info& info) {
+namespace resctrl_detail {
+inline bool valid_mask(std::uint64_t m, const resctrl_cache_info& info) {
   return m != 0 && (m & ~info.cbm_mask) == 0 && static_cast<std::uint32_t>(std::popcount(m)) >= info.min_cbm_bits &&
          (info.sparse_masks || cbm_contiguous(m));
 }
-std::uint64_t run_of(std::uint32_t ways, std::uint32_t start) {
+inline std::uint64_t run_of(std::uint32_t ways, std::uint32_t start) {
   const std::uint64_t ones = ways >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << ways) - 1;
   return ones << start;
 }
-}  // namespace
+}  // namespace resctrl_detail
 
-result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32_t ways, bool exclusive, std::uint64_t current,
+inline result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32_t ways, bool exclusive, std::uint64_t current,
                               const cbm_usage& usage, std::string_view what) {
   const std::string w(what);
   if (ways == 0 || ways > info.ways())
@@ -143,7 +149,7 @@ result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32_t ways
                                         " min_cbm_bits " + std::to_string(info.min_cbm_bits));
   const std::uint32_t width = 64 - static_cast<std::uint32_t>(std::countl_zero(info.cbm_mask));
   const auto fits = [&](std::uint64_t m, std::uint64_t allowed) {
-    return static_cast<std::uint32_t>(std::popcount(m)) == ways && (m & ~allowed) == 0 && valid_mask(m, info);
+    return static_cast<std::uint32_t>(std::popcount(m)) == ways && (m & ~allowed) == 0 && resctrl_detail::valid_mask(m, info);
   };
   if (!exclusive) {
     const std::uint64_t allowed = info.cbm_mask & ~usage.exclusive;
@@ -151,7 +157,7 @@ result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32_t ways
     std::optional<std::uint64_t> best;
     int best_overlap = std::numeric_limits<int>::max();
     for (std::uint32_t start = 0; start + ways <= width; ++start) {
-      const auto m = run_of(ways, start);
+      const auto m = resctrl_detail::run_of(ways, start);
       if ((m & ~allowed) != 0) continue;
       const int overlap = std::popcount(m & usage.shared);
       if (overlap < best_overlap) {
@@ -171,7 +177,7 @@ result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32_t ways
     for (const auto& h : usage.shrinkable) {
       if ((h.mask & m) == 0) continue;
       const auto nm = h.mask & ~m;
-      if (!valid_mask(nm, info)) return false;
+      if (!resctrl_detail::valid_mask(nm, info)) return false;
       out.push_back(cbm_usage::holder{h.group, nm});
     }
     return true;
@@ -180,7 +186,7 @@ result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32_t ways
   if (fits(current, allowed) && plan(current, shrunk)) return cbm_choice{current, shrunk};
   std::optional<cbm_choice> best;
   for (std::uint32_t start = width >= ways ? width - ways + 1 : 0; start-- > 0;) {
-    const auto m = run_of(ways, start);
+    const auto m = resctrl_detail::run_of(ways, start);
     if ((m & ~allowed) != 0) continue;
     if (!plan(m, shrunk)) continue;
     if (!best || shrunk.size() < best->shrunk.size()) best = cbm_choice{m, shrunk};
@@ -192,6 +198,21 @@ result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32_t ways
                     "; every group it overlaps must keep at least " + std::to_string(info.min_cbm_bits) +
                     " contiguous ways)");
   return *best;
+}
+
+inline result<resctrl_options> resctrl_options_from_mounts(std::string_view mount_table_text, const std::string& fs_root) {
+  auto t = parse_mount_table(mount_table_text);
+  if (!t) return fail(std::move(t.error()));
+  for (const auto& e : *t) {
+    if (e.fstype != "resctrl") continue;
+    resctrl_options o;
+    std::string base = fs_root;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    o.root = base + e.mount_point;
+    o.mba_mbps = e.has_option("mba_MBps");
+    return o;
+  }
+  return fail(errc::not_found, "the mount table has no resctrl mount (mount -t resctrl resctrl /sys/fs/resctrl)");
 }
 
 }  // namespace bulkhead

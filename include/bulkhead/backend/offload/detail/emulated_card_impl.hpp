@@ -1,19 +1,22 @@
-// The emulated offload card; contract in bulkhead/backend/offload/emulated_card.hpp.
+// bulkhead/backend/offload/detail/emulated_card_impl.hpp (internal): the emulated card's definitions;
+// the contract is in bulkhead/backend/offload/emulated_card.hpp.
+#pragma once
+
 #include "bulkhead/backend/offload/emulated_card.hpp"
 
 #include <algorithm>
 #include <tuple>
 #include <utility>
 
-#include "bulkhead/detail/rooted_fs.hpp"
+#include "bulkhead/model/names.hpp"
 #include "bulkhead/detail/text.hpp"
 #include "bulkhead/model/quota.hpp"
 
 namespace bulkhead::offload {
 
-namespace {
+namespace detail {
 
-std::string fn_what(const std::string& address) { return "functions[" + detail::quote(address) + "]"; }
+inline std::string fn_what(const std::string& address) { return "functions[" + bulkhead::detail::quote(address) + "]"; }
 
 template <class Amount, class Rate>
 result<void> check_rate_qos(const rate_qos<Amount, Rate>& q, const std::string& what) {
@@ -67,36 +70,18 @@ result<void> retune_bucket(std::optional<bucket_core>& b, const rate_qos<Amount,
   return b->reconfigure(q.bucket.rate.value().count(), q.bucket.burst.count(), now, what);
 }
 
-}  // namespace
+}  // namespace detail
 
-std::string describe(const std::string& card, const std::vector<capacity_shortfall>& s) {
-  std::string out = "card " + card + ":";
-  bool first = true;
-  for (const auto& x : s) {
-    out += first ? " " : "; ";
-    first = false;
-    if (x.resource == "functions") {
-      out += "would hold " + std::to_string(x.requested) + " functions, " + std::to_string(x.excess) +
-             " over its capacity of " + std::to_string(x.capacity);
-    } else {
-      out += "guaranteed " + x.resource + " would be " + std::to_string(x.requested) + " " + x.unit + ", " +
-             std::to_string(x.excess) + " " + x.unit + " over the capacity of " + std::to_string(x.capacity) +
-             " " + x.unit;
-    }
-  }
-  return out;
-}
-
-result<emulated_card> emulated_card::make(card_identity identity, card_capacity capacity, mono_time start) {
+inline result<emulated_card> emulated_card::make(card_identity identity, card_capacity capacity, mono_time start) {
   if (identity.pci_address.empty()) return fail(errc::invalid_argument, "card: empty pci_address");
   if (identity.model.empty())
     return fail(errc::invalid_argument, "card " + identity.pci_address + ": empty model");
   return emulated_card(std::move(identity), capacity, start);
 }
 
-result<void> emulated_card::add_instance(instance_config instance) {
+inline result<void> emulated_card::add_instance(instance_config instance) {
   const std::string w = "instances[" + instance.id.to_string() + "]";
-  if (instance.id.is_nil()) return fail(errc::invalid_argument, "instance " + detail::quote(instance.name) + ": nil uuid");
+  if (instance.id.is_nil()) return fail(errc::invalid_argument, "instance " + bulkhead::detail::quote(instance.name) + ": nil uuid");
   if (find_instance(instance.id))
     return fail(errc::already_exists, w + ": uuid already on card " + identity_.pci_address);
   if (instance.isolation != isolation_level::bare_metal && instance.isolation != isolation_level::vm_offload)
@@ -112,21 +97,21 @@ result<void> emulated_card::add_instance(instance_config instance) {
   return {};
 }
 
-const instance_config* emulated_card::find_instance(const uuid& id) const noexcept {
+inline const instance_config* emulated_card::find_instance(const uuid& id) const noexcept {
   for (const auto& i : instances_)
     if (i.id == id) return &i;
   return nullptr;
 }
 
-std::optional<std::size_t> emulated_card::find_function(std::string_view address) const noexcept {
+inline std::optional<std::size_t> emulated_card::find_function(std::string_view address) const noexcept {
   for (std::size_t i = 0; i < functions_.size(); ++i)
     if (functions_[i].config.address == address) return i;
   return std::nullopt;
 }
 
-result<void> emulated_card::check_function(const function_config& c) const {
+inline result<void> emulated_card::check_function(const function_config& c) const {
   if (auto v = validate_name(c.address, "function address"); !v) return fail(std::move(v.error()));
-  const std::string w = fn_what(c.address);
+  const std::string w = detail::fn_what(c.address);
   if (!c.target.empty())
     if (auto v = validate_name(c.target, w + ".target"); !v) return fail(std::move(v.error()));
   if (c.queue_depth > max_queue_depth)
@@ -139,27 +124,27 @@ result<void> emulated_card::check_function(const function_config& c) const {
     return fail(errc::invalid_argument, w + ": an SR-IOV VF needs its parent (the PF's address)");
   const auto& q = c.qos;
   if (c.type == function_type::virtio_net) {
-    if (!c.mac.empty() && !detail::valid_mac(c.mac))
-      return fail(errc::invalid_argument, w + ".mac: " + detail::quote(c.mac) +
+    if (!c.mac.empty() && !bulkhead::detail::valid_mac(c.mac))
+      return fail(errc::invalid_argument, w + ".mac: " + bulkhead::detail::quote(c.mac) +
                                               " is not a lower-case MAC address (aa:bb:cc:dd:ee:ff)");
-    if (!is_unlimited(q.disk_bandwidth) || !is_unlimited(q.disk_iops))
+    if (!detail::is_unlimited(q.disk_bandwidth) || !detail::is_unlimited(q.disk_iops))
       return fail(errc::invalid_argument, w + ": disk QoS on a virtio_net function (it has rx and tx)");
     for (auto [d, name] : {std::pair{&q.rx, ".qos.rx"}, std::pair{&q.tx, ".qos.tx"}}) {
-      if (auto r = check_rate_qos(d->bandwidth, w + name + ".bandwidth"); !r) return r;
-      if (auto r = check_rate_qos(d->packets, w + name + ".packets"); !r) return r;
+      if (auto r = detail::check_rate_qos(d->bandwidth, w + name + ".bandwidth"); !r) return r;
+      if (auto r = detail::check_rate_qos(d->packets, w + name + ".packets"); !r) return r;
     }
   } else {
     if (!c.mac.empty()) return fail(errc::invalid_argument, w + ".mac: a virtio_blk function has no MAC address");
-    if (!is_unlimited(q.rx.bandwidth) || !is_unlimited(q.rx.packets) || !is_unlimited(q.tx.bandwidth) ||
-        !is_unlimited(q.tx.packets))
+    if (!detail::is_unlimited(q.rx.bandwidth) || !detail::is_unlimited(q.rx.packets) || !detail::is_unlimited(q.tx.bandwidth) ||
+        !detail::is_unlimited(q.tx.packets))
       return fail(errc::invalid_argument, w + ": rx/tx QoS on a virtio_blk function (it has bandwidth and iops)");
-    if (auto r = check_rate_qos(q.disk_bandwidth, w + ".qos.bandwidth"); !r) return r;
-    if (auto r = check_rate_qos(q.disk_iops, w + ".qos.iops"); !r) return r;
+    if (auto r = detail::check_rate_qos(q.disk_bandwidth, w + ".qos.bandwidth"); !r) return r;
+    if (auto r = detail::check_rate_qos(q.disk_iops, w + ".qos.iops"); !r) return r;
   }
   return {};
 }
 
-std::vector<capacity_shortfall> emulated_card::shortfall(std::size_t index, const function_qos& qos,
+inline std::vector<capacity_shortfall> emulated_card::shortfall(std::size_t index, const function_qos& qos,
                                                          const std::optional<uuid>& instance) const {
   // Sums in 128 bits: no overflow whatever the inputs.
   u128 sums[6] = {0, 0, 0, 0, 0, 0};
@@ -193,7 +178,7 @@ std::vector<capacity_shortfall> emulated_card::shortfall(std::size_t index, cons
   return out;
 }
 
-card_guarantees emulated_card::guaranteed() const noexcept {
+inline card_guarantees emulated_card::guaranteed() const noexcept {
   card_guarantees g;
   g.functions = static_cast<std::uint32_t>(functions_.size());
   for (const auto& f : functions_) {
@@ -210,13 +195,13 @@ card_guarantees emulated_card::guaranteed() const noexcept {
   return g;
 }
 
-result<void> emulated_card::build_lanes(function_state& f, mono_time now) const {
+inline result<void> emulated_card::build_lanes(function_state& f, mono_time now) const {
   const auto& q = f.config.qos;
-  const std::string w = fn_what(f.config.address);
+  const std::string w = detail::fn_what(f.config.address);
   const auto set = [&](lane& l, auto& bytes_q, auto& count_q, const std::string& name) -> result<void> {
-    auto b = make_bucket(bytes_q, now, w + name + ".bandwidth");
+    auto b = detail::make_bucket(bytes_q, now, w + name + ".bandwidth");
     if (!b) return fail(std::move(b.error()));
-    auto c = make_bucket(count_q, now, w + name + (f.config.type == function_type::virtio_net ? ".packets" : ".iops"));
+    auto c = detail::make_bucket(count_q, now, w + name + (f.config.type == function_type::virtio_net ? ".packets" : ".iops"));
     if (!c) return fail(std::move(c.error()));
     l.byte_bucket = *b;
     l.count_bucket = *c;
@@ -232,29 +217,29 @@ result<void> emulated_card::build_lanes(function_state& f, mono_time now) const 
   return {};
 }
 
-result<void> emulated_card::retune_lanes(function_state& f, const function_qos& q, mono_time now) const {
-  const std::string w = fn_what(f.config.address);
+inline result<void> emulated_card::retune_lanes(function_state& f, const function_qos& q, mono_time now) const {
+  const std::string w = detail::fn_what(f.config.address);
   if (f.config.type == function_type::virtio_net) {
     for (auto [l, d, name] : {std::tuple{&f.rx, &q.rx, ".qos.rx"}, std::tuple{&f.tx, &q.tx, ".qos.tx"}}) {
-      if (auto r = retune_bucket(l->byte_bucket, d->bandwidth, now, w + name + ".bandwidth"); !r) return r;
-      if (auto r = retune_bucket(l->count_bucket, d->packets, now, w + name + ".packets"); !r) return r;
+      if (auto r = detail::retune_bucket(l->byte_bucket, d->bandwidth, now, w + name + ".bandwidth"); !r) return r;
+      if (auto r = detail::retune_bucket(l->count_bucket, d->packets, now, w + name + ".packets"); !r) return r;
     }
   } else {
-    if (auto r = retune_bucket(f.disk.byte_bucket, q.disk_bandwidth, now, w + ".qos.bandwidth"); !r) return r;
-    if (auto r = retune_bucket(f.disk.count_bucket, q.disk_iops, now, w + ".qos.iops"); !r) return r;
+    if (auto r = detail::retune_bucket(f.disk.byte_bucket, q.disk_bandwidth, now, w + ".qos.bandwidth"); !r) return r;
+    if (auto r = detail::retune_bucket(f.disk.count_bucket, q.disk_iops, now, w + ".qos.iops"); !r) return r;
   }
   return {};
 }
 
-result<std::size_t> emulated_card::add_function(function_config function) {
+inline result<std::size_t> emulated_card::add_function(function_config function) {
   if (auto r = check_function(function); !r) return fail(std::move(r.error()).in("card " + identity_.pci_address));
   if (find_function(function.address))
     return fail(errc::already_exists, "card " + identity_.pci_address + ": function " +
-                                          detail::quote(function.address) + " is already on the card");
+                                          bulkhead::detail::quote(function.address) + " is already on the card");
   auto short_ = shortfall(functions_.size(), function.qos, function.instance);
   if (!short_.empty())
     return fail(errc::insufficient_capacity,
-                describe(identity_.pci_address, short_) + " (adding function " + detail::quote(function.address) + ")");
+                describe(identity_.pci_address, short_) + " (adding function " + bulkhead::detail::quote(function.address) + ")");
   function_state f;
   f.config = std::move(function);
   if (auto r = build_lanes(f, from_ns(latest_ns_)); !r) return fail(std::move(r.error()));
@@ -262,7 +247,7 @@ result<std::size_t> emulated_card::add_function(function_config function) {
   return functions_.size() - 1;
 }
 
-result<void> emulated_card::set_qos(std::size_t index, const function_qos& qos, mono_time now) {
+inline result<void> emulated_card::set_qos(std::size_t index, const function_qos& qos, mono_time now) {
   if (index >= functions_.size())
     return fail(errc::invalid_argument, "card " + identity_.pci_address + ": no function #" + std::to_string(index));
   auto& f = functions_[index];
@@ -272,7 +257,7 @@ result<void> emulated_card::set_qos(std::size_t index, const function_qos& qos, 
   auto short_ = shortfall(index, qos, f.config.instance);
   if (!short_.empty())
     return fail(errc::insufficient_capacity,
-                describe(identity_.pci_address, short_) + " (new QoS of function " + detail::quote(f.config.address) + ")");
+                describe(identity_.pci_address, short_) + " (new QoS of function " + bulkhead::detail::quote(f.config.address) + ")");
   // Validate every bucket before changing any: apply to a copy, then commit.
   function_state copy = f;
   const std::int64_t t = read_time(now);
@@ -282,7 +267,7 @@ result<void> emulated_card::set_qos(std::size_t index, const function_qos& qos, 
   return {};
 }
 
-result<void> emulated_card::bind(std::size_t index, std::optional<uuid> instance) {
+inline result<void> emulated_card::bind(std::size_t index, std::optional<uuid> instance) {
   if (index >= functions_.size())
     return fail(errc::invalid_argument, "card " + identity_.pci_address + ": no function #" + std::to_string(index));
   auto& f = functions_[index];
@@ -291,12 +276,12 @@ result<void> emulated_card::bind(std::size_t index, std::optional<uuid> instance
   auto short_ = shortfall(index, f.config.qos, instance);
   if (!short_.empty())
     return fail(errc::insufficient_capacity,
-                describe(identity_.pci_address, short_) + " (binding function " + detail::quote(f.config.address) + ")");
+                describe(identity_.pci_address, short_) + " (binding function " + bulkhead::detail::quote(f.config.address) + ")");
   f.config.instance = instance;
   return {};
 }
 
-void emulated_card::settle(lane& l, std::int64_t now) noexcept {
+inline void emulated_card::settle(lane& l, std::int64_t now) noexcept {
   while (l.queue.size() != 0 && l.queue.front().due <= now) {
     const auto& r = l.queue.front();
     --l.pending_count[r.sub];
@@ -305,7 +290,7 @@ void emulated_card::settle(lane& l, std::int64_t now) noexcept {
   }
 }
 
-offer_outcome emulated_card::offer(function_state& f, lane& l, std::int64_t t, std::uint64_t size, std::uint8_t sub) {
+inline offer_outcome emulated_card::offer(function_state& f, lane& l, std::int64_t t, std::uint64_t size, std::uint8_t sub) {
   settle(l, t);
   std::int64_t e = t;
   if (l.byte_bucket) e = std::max(e, l.byte_bucket->earliest_ns(t, size));
@@ -334,13 +319,13 @@ offer_outcome emulated_card::offer(function_state& f, lane& l, std::int64_t t, s
   return {offer_outcome::kind::delayed, from_ns(e)};
 }
 
-result<offer_outcome> emulated_card::offer_net(std::size_t index, direction d, bytes size, mono_time at) {
+inline result<offer_outcome> emulated_card::offer_net(std::size_t index, direction d, bytes size, mono_time at) {
   if (index >= functions_.size())
     return fail(errc::invalid_argument, "card " + identity_.pci_address + ": no function #" + std::to_string(index));
   auto& f = functions_[index];
   if (f.config.type != function_type::virtio_net)
     return fail(errc::invalid_argument, "card " + identity_.pci_address + ": function " +
-                                            detail::quote(f.config.address) + " is virtio_blk, not virtio_net");
+                                            bulkhead::detail::quote(f.config.address) + " is virtio_blk, not virtio_net");
   if (size.count() > max_request_cost)
     return fail(errc::out_of_range, "packet of " + std::to_string(size.count()) + " bytes is above " +
                                         std::to_string(max_request_cost));
@@ -352,13 +337,13 @@ result<offer_outcome> emulated_card::offer_net(std::size_t index, direction d, b
   return offer(f, d == direction::rx ? f.rx : f.tx, t, size.count(), 0);
 }
 
-result<offer_outcome> emulated_card::offer_disk(std::size_t index, io_kind k, bytes size, mono_time at) {
+inline result<offer_outcome> emulated_card::offer_disk(std::size_t index, io_kind k, bytes size, mono_time at) {
   if (index >= functions_.size())
     return fail(errc::invalid_argument, "card " + identity_.pci_address + ": no function #" + std::to_string(index));
   auto& f = functions_[index];
   if (f.config.type != function_type::virtio_blk)
     return fail(errc::invalid_argument, "card " + identity_.pci_address + ": function " +
-                                            detail::quote(f.config.address) + " is virtio_net, not virtio_blk");
+                                            bulkhead::detail::quote(f.config.address) + " is virtio_net, not virtio_blk");
   if (size.count() > max_request_cost)
     return fail(errc::out_of_range, "request of " + std::to_string(size.count()) + " bytes is above " +
                                         std::to_string(max_request_cost));
@@ -370,13 +355,13 @@ result<offer_outcome> emulated_card::offer_disk(std::size_t index, io_kind k, by
   return offer(f, f.disk, t, size.count(), k == io_kind::read ? 0 : 1);
 }
 
-std::int64_t emulated_card::read_time(mono_time now) noexcept {
+inline std::int64_t emulated_card::read_time(mono_time now) noexcept {
   const std::int64_t t = to_ns(now);
   if (t > latest_ns_) latest_ns_ = t;
   return latest_ns_;
 }
 
-function_counters emulated_card::counters_of(function_state& f, std::int64_t now) {
+inline function_counters emulated_card::counters_of(function_state& f, std::int64_t now) {
   function_counters c;
   c.throttled_time = nanoseconds{static_cast<std::int64_t>(f.throttled_time.until(now))};
   if (f.config.type == function_type::virtio_net) {
@@ -404,12 +389,12 @@ function_counters emulated_card::counters_of(function_state& f, std::int64_t now
   return c;
 }
 
-function_counters emulated_card::counters(std::size_t index, mono_time now) {
+inline function_counters emulated_card::counters(std::size_t index, mono_time now) {
   const std::int64_t t = read_time(now);
   return counters_of(functions_.at(index), t);
 }
 
-card_view emulated_card::snapshot(mono_time now) {
+inline card_view emulated_card::snapshot(mono_time now) {
   const std::int64_t t = read_time(now);
   card_view v;
   v.identity = identity_;

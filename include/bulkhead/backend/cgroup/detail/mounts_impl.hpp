@@ -1,20 +1,23 @@
-// Hierarchy detection from a mount table; contract in bulkhead/backend/cgroup.hpp.
-#include <algorithm>
-#include <set>
+// bulkhead/backend/cgroup/detail/mounts_impl.hpp (internal): hierarchy detection from a mount table;
+// the contract is in bulkhead/backend/cgroup.hpp.
+#pragma once
 
 #include "bulkhead/backend/cgroup.hpp"
 
+#include <algorithm>
+#include <set>
+
 namespace bulkhead {
 
-namespace {
+namespace cgroup_detail {
 // v1 controller names as they appear in a cgroup mount's options
 // (Documentation/admin-guide/cgroup-v1/cgroups.rst and the controllers' docs).
-constexpr std::string_view v1_controllers[] = {"cpu",        "cpuacct", "cpuset", "memory", "blkio",
+inline constexpr std::string_view v1_controllers[] = {"cpu",        "cpuacct", "cpuset", "memory", "blkio",
                                                "devices",    "freezer", "net_cls", "net_prio", "perf_event",
                                                "hugetlb",    "pids",    "rdma",   "misc",   "debug"};
-}  // namespace
+}  // namespace cgroup_detail
 
-result<cgroup_mounts> detect_cgroup_mounts(const std::vector<mount_entry>& table) {
+inline result<cgroup_mounts> detect_cgroup_mounts(const std::vector<mount_entry>& table) {
   cgroup_mounts out;
   std::set<std::string> seen;
   bool v1_with_controllers = false;
@@ -28,7 +31,7 @@ result<cgroup_mounts> detect_cgroup_mounts(const std::vector<mount_entry>& table
       key = "cgroup2";
     } else if (e.fstype == "cgroup") {
       for (const auto& o : e.options)
-        if (std::find(std::begin(v1_controllers), std::end(v1_controllers), o) != std::end(v1_controllers) &&
+        if (std::find(std::begin(cgroup_detail::v1_controllers), std::end(cgroup_detail::v1_controllers), o) != std::end(cgroup_detail::v1_controllers) &&
             std::find(h.controllers.begin(), h.controllers.end(), o) == h.controllers.end())
           h.controllers.push_back(o);
       std::sort(h.controllers.begin(), h.controllers.end());
@@ -51,7 +54,7 @@ result<cgroup_mounts> detect_cgroup_mounts(const std::vector<mount_entry>& table
   return out;
 }
 
-result<cgroup_mounts> detect_cgroup_mounts(std::string_view mount_table_text, std::string_view what) {
+inline result<cgroup_mounts> detect_cgroup_mounts(std::string_view mount_table_text, std::string_view what) {
   auto t = parse_mount_table(mount_table_text, what);
   if (!t) return fail(std::move(t.error()));
   auto m = detect_cgroup_mounts(*t);

@@ -1,6 +1,7 @@
-// Internal: card functions into the common vocabulary (quota_spec,
-// usage_sample, isolation profile), shared by both offload backends.
-// The mapping is documented in bulkhead/backend/offload.hpp.
+// bulkhead/backend/offload/detail/mapping.hpp (internal): card functions into
+// the common vocabulary (quota_spec, usage_sample, isolation profile), shared
+// by both offload backends. The mapping is documented in
+// bulkhead/backend/offload.hpp.
 #pragma once
 
 #include <string>
@@ -10,7 +11,7 @@
 #include "bulkhead/model/instance.hpp"
 #include "bulkhead/model/quota.hpp"
 
-namespace bulkhead::offload::mapping {
+namespace bulkhead::offload::detail {
 
 inline knob<direction_bandwidth> direction_of(const knob<rate_qos_view<bytes, bytes_per_second>>& bw,
                                               const knob<rate_qos_view<packets, packets_per_second>>& pk) {
@@ -115,4 +116,4 @@ inline void add_unsupported(std::vector<std::string>& out, const std::vector<con
   }
 }
 
-}  // namespace bulkhead::offload::mapping
+}  // namespace bulkhead::offload::detail

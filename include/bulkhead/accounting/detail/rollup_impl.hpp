@@ -1,29 +1,32 @@
-// Rollups; contract in bulkhead/accounting/rollup.hpp.
+// bulkhead/accounting/detail/rollup_impl.hpp (internal): the rollup's definitions;
+// the contract is in bulkhead/accounting/rollup.hpp.
+#pragma once
+
 #include "bulkhead/accounting/rollup.hpp"
 
 #include <algorithm>
 #include <limits>
 
-#include "codec.hpp"
+#include "bulkhead/accounting/detail/codec.hpp"
 
 namespace bulkhead::accounting {
 
-namespace {
-constexpr std::int64_t hour_ns = 3600LL * 1'000'000'000LL;
+namespace detail {
+inline constexpr std::int64_t hour_ns = 3600LL * 1'000'000'000LL;
 
-std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+inline std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   std::int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
 }
 
-std::string series_name(const series_key& k) {
-  return detail::quote(k.counter) + " of " + k.instance.to_string() + " incarnation " + std::to_string(k.run.value) +
-         " from " + detail::quote(k.source);
+inline std::string series_name(const series_key& k) {
+  return bulkhead::detail::quote(k.counter) + " of " + k.instance.to_string() + " incarnation " + std::to_string(k.run.value) +
+         " from " + bulkhead::detail::quote(k.source);
 }
-}  // namespace
+}  // namespace detail
 
-std::string to_decimal(u128 v) {
+inline std::string to_decimal(u128 v) {
   if (v == 0) return "0";
   char buf[40];
   int n = 0;
@@ -36,21 +39,21 @@ std::string to_decimal(u128 v) {
   return s;
 }
 
-result<u128> parse_u128(std::string_view s, std::string_view what) {
+inline result<u128> parse_u128(std::string_view s, std::string_view what) {
   if (s.empty()) return fail(errc::parse_error, std::string(what) + ": empty where a number was expected");
   u128 v = 0;
   const u128 max = ~u128{0};
   for (char c : s) {
     if (c < '0' || c > '9')
-      return fail(errc::parse_error, std::string(what) + ": " + detail::quote(s) + " is not a non-negative integer");
+      return fail(errc::parse_error, std::string(what) + ": " + bulkhead::detail::quote(s) + " is not a non-negative integer");
     const unsigned d = static_cast<unsigned>(c - '0');
-    if (v > (max - d) / 10) return fail(errc::overflow, std::string(what) + ": " + detail::quote(s) + " does not fit 128 bits");
+    if (v > (max - d) / 10) return fail(errc::overflow, std::string(what) + ": " + bulkhead::detail::quote(s) + " does not fit 128 bits");
     v = v * 10 + d;
   }
   return v;
 }
 
-rollup::rollup(const rollup& o)
+inline rollup::rollup(const rollup& o)
     : series_(o.series_),
       series_inst_(o.series_inst_),
       instances_(o.instances_),
@@ -61,7 +64,7 @@ rollup::rollup(const rollup& o)
       hours_(o.hours_),
       cache_(o.series_.size()) {}
 
-rollup& rollup::operator=(const rollup& o) {
+inline rollup& rollup::operator=(const rollup& o) {
   if (this != &o) {
     rollup t(o);
     *this = std::move(t);
@@ -69,7 +72,7 @@ rollup& rollup::operator=(const rollup& o) {
   return *this;
 }
 
-std::string rollup::key_string(const series_key& k) {
+inline std::string rollup::key_string(const series_key& k) {
   std::string s = k.source;
   s += '\0';
   s.append(reinterpret_cast<const char*>(k.instance.bytes().data()), 16);
@@ -80,7 +83,7 @@ std::string rollup::key_string(const series_key& k) {
   return s;
 }
 
-std::uint32_t rollup::instance_index(const uuid& id) {
+inline std::uint32_t rollup::instance_index(const uuid& id) {
   auto it = instance_ix_.find(id);
   if (it != instance_ix_.end()) return it->second;
   const auto i = static_cast<std::uint32_t>(instances_.size());
@@ -89,13 +92,13 @@ std::uint32_t rollup::instance_index(const uuid& id) {
   return i;
 }
 
-std::optional<std::uint32_t> rollup::find(const series_key& key) const {
+inline std::optional<std::uint32_t> rollup::find(const series_key& key) const {
   auto it = key_ix_.find(key_string(key));
   if (it == key_ix_.end()) return std::nullopt;
   return it->second;
 }
 
-result<std::uint32_t> rollup::define(const series_key& key, const instance_labels& labels) {
+inline result<std::uint32_t> rollup::define(const series_key& key, const instance_labels& labels) {
   auto ks = key_string(key);
   if (auto it = key_ix_.find(ks); it != key_ix_.end()) return it->second;
   if (auto v = validate(key); !v) return fail(std::move(v.error()));
@@ -115,47 +118,47 @@ result<std::uint32_t> rollup::define(const series_key& key, const instance_label
   return id;
 }
 
-result<delta_check> rollup::check(std::uint32_t id, const delta& d) const {
+inline result<delta_check> rollup::check(std::uint32_t id, const delta& d) const {
   if (id >= series_.size()) return fail(errc::not_found, "series number " + std::to_string(id) + " is not defined");
   const auto& s = series_[id];
   const auto start = ns_of(d.start), end = ns_of(d.end);
-  if (start < 0) return fail(errc::invalid_argument, "delta of series " + series_name(s.key) + ": negative start time");
+  if (start < 0) return fail(errc::invalid_argument, "delta of series " + detail::series_name(s.key) + ": negative start time");
   if (end <= start)
-    return fail(errc::invalid_argument, "delta of series " + series_name(s.key) + ": end " + std::to_string(end) +
+    return fail(errc::invalid_argument, "delta of series " + detail::series_name(s.key) + ": end " + std::to_string(end) +
                                             " ns is not after start " + std::to_string(start) + " ns");
   if (d.flags & ~delta_flag::all)
-    return fail(errc::invalid_argument, "delta of series " + series_name(s.key) + ": unknown flags " + std::to_string(d.flags));
+    return fail(errc::invalid_argument, "delta of series " + detail::series_name(s.key) + ": unknown flags " + std::to_string(d.flags));
   if (s.key.kind == series_kind::usage && d.end_value > width_mask(s.key.width_bits))
-    return fail(errc::invalid_argument, "delta of series " + series_name(s.key) + ": end value " +
+    return fail(errc::invalid_argument, "delta of series " + detail::series_name(s.key) + ": end value " +
                                             std::to_string(d.end_value) + " is wider than " +
                                             std::to_string(s.key.width_bits) + " bits");
   if (s.key.kind == series_kind::usage && d.amount > width_mask(s.key.width_bits))
-    return fail(errc::invalid_argument, "delta of series " + series_name(s.key) + ": amount " +
+    return fail(errc::invalid_argument, "delta of series " + detail::series_name(s.key) + ": amount " +
                                             std::to_string(d.amount) + " is wider than " +
                                             std::to_string(s.key.width_bits) + " bits");
   if (!s.has_delta) return delta_check::fresh;
   if (end <= s.last_end) {
     if (start < s.first_start)
-      return fail(errc::conflict, "delta of series " + series_name(s.key) + ": interval (" + std::to_string(start) +
+      return fail(errc::conflict, "delta of series " + detail::series_name(s.key) + ": interval (" + std::to_string(start) +
                                       ", " + std::to_string(end) + "] ns lies before the series began at " +
                                       std::to_string(s.first_start) +
                                       " ns; did the monotonic clock restart under the same source?");
     return delta_check::duplicate;
   }
   if (start < s.last_end)
-    return fail(errc::conflict, "delta of series " + series_name(s.key) + ": interval (" + std::to_string(start) + ", " +
+    return fail(errc::conflict, "delta of series " + detail::series_name(s.key) + ": interval (" + std::to_string(start) + ", " +
                                     std::to_string(end) + "] ns overlaps what was accounted up to " +
                                     std::to_string(s.last_end) + " ns");
   return delta_check::fresh;
 }
 
-void rollup::add_hours(std::uint32_t inst, counter_class cls, series_kind kind, const delta& d) {
+inline void rollup::add_hours(std::uint32_t inst, counter_class cls, series_kind kind, const delta& d) {
   const std::int64_t we = ns_of(d.wall_end);
   const std::uint64_t dur = static_cast<std::uint64_t>(ns_of(d.end) - ns_of(d.start));
   // Wall interval [ws, we); saturate rather than overflow for absurd times.
   std::int64_t ws = 0;
   if (__builtin_sub_overflow(we, static_cast<std::int64_t>(dur), &ws)) ws = std::numeric_limits<std::int64_t>::min();
-  const std::int64_t hf = floor_div(ws, hour_ns), hl = floor_div(we - 1, hour_ns);
+  const std::int64_t hf = detail::floor_div(ws, detail::hour_ns), hl = detail::floor_div(we - 1, detail::hour_ns);
   const auto bucket = [&](std::int64_t h) -> accounted_totals& { return hours_[hour_key{inst, h * 3600}]; };
   if (hf >= hl) {
     auto& b = bucket(hl);
@@ -164,8 +167,8 @@ void rollup::add_hours(std::uint32_t inst, counter_class cls, series_kind kind, 
   }
   u128 given = 0;
   for (std::int64_t h = hf; h <= hl; ++h) {
-    const std::int64_t lo = std::max(ws, h * hour_ns);
-    const std::int64_t hi = h == hl ? we : std::min(we, (h + 1) * hour_ns);
+    const std::int64_t lo = std::max(ws, h * detail::hour_ns);
+    const std::int64_t hi = h == hl ? we : std::min(we, (h + 1) * detail::hour_ns);
     const auto piece = static_cast<std::uint64_t>(hi - lo);
     u128 part;
     if (kind == series_kind::allocation) part = static_cast<u128>(d.amount) * piece;
@@ -176,7 +179,7 @@ void rollup::add_hours(std::uint32_t inst, counter_class cls, series_kind kind, 
   }
 }
 
-void rollup::apply(std::uint32_t id, const delta& d) {
+inline void rollup::apply(std::uint32_t id, const delta& d) {
   auto& s = series_[id];
   const auto start = ns_of(d.start), end = ns_of(d.end);
   const auto dur = static_cast<std::uint64_t>(end - start);
@@ -199,13 +202,13 @@ void rollup::apply(std::uint32_t id, const delta& d) {
   auto& c = cache_[id];
   accounted_totals* b;
   const u128 value = s.key.kind == series_kind::usage ? static_cast<u128>(d.amount) : static_cast<u128>(d.amount) * dur;
-  if (c.bucket && ws_ok && ws >= c.hour * hour_ns && we <= (c.hour + 1) * hour_ns) {
+  if (c.bucket && ws_ok && ws >= c.hour * detail::hour_ns && we <= (c.hour + 1) * detail::hour_ns) {
     // Within the hour of the series' previous delta: the common case.
     b = c.bucket;
     b->add(s.cls, value);
   } else {
-    const std::int64_t hl = floor_div(we - 1, hour_ns);
-    if (ws_ok && floor_div(ws, hour_ns) == hl) hours_[hour_key{inst, hl * 3600}].add(s.cls, value);
+    const std::int64_t hl = detail::floor_div(we - 1, detail::hour_ns);
+    if (ws_ok && detail::floor_div(ws, detail::hour_ns) == hl) hours_[hour_key{inst, hl * 3600}].add(s.cls, value);
     else add_hours(inst, s.cls, s.key.kind, d);
     b = &hours_[hour_key{inst, hl * 3600}];
     c.hour = hl;
@@ -216,7 +219,7 @@ void rollup::apply(std::uint32_t id, const delta& d) {
   if (wrap) ++b->wraps;
 }
 
-bool operator==(const rollup& a, const rollup& b) {
+inline bool operator==(const rollup& a, const rollup& b) {
   if (a.series_ != b.series_ || a.gaps_ != b.gaps_) return false;
   const auto norm = [](const rollup& r) {
     std::map<std::pair<uuid, std::int64_t>, accounted_totals> m;
@@ -226,31 +229,31 @@ bool operator==(const rollup& a, const rollup& b) {
   return norm(a) == norm(b);
 }
 
-bool rollup::has_gap(const gap_record& g) const {
+inline bool rollup::has_gap(const gap_record& g) const {
   return gap_ix_.count({g.source, g.instance, ns_of(g.start), ns_of(g.end)}) != 0;
 }
 
-bool rollup::apply_gap(const gap_record& g) {
+inline bool rollup::apply_gap(const gap_record& g) {
   if (!gap_ix_.emplace(g.source, g.instance, ns_of(g.start), ns_of(g.end)).second) return false;
   gaps_.push_back(g);
   const auto inst = instance_index(g.instance);
   ++instances_[inst].gaps;
-  ++hours_[hour_key{inst, floor_div(ns_of(g.wall_end) - 1, hour_ns) * 3600}].gaps;
+  ++hours_[hour_key{inst, detail::floor_div(ns_of(g.wall_end) - 1, detail::hour_ns) * 3600}].gaps;
   return true;
 }
 
 // --- queries ----------------------------------------------------------------
 
-namespace {
-void add_series(accounted_totals& t, const series_info& s) {
+namespace detail {
+inline void add_series(accounted_totals& t, const series_info& s) {
   t.add(s.cls, s.total);
   t.resets += s.resets;
   t.wraps += s.wraps;
   t.deltas += s.deltas;
 }
-}  // namespace
+}  // namespace detail
 
-std::vector<incarnation_totals> rollup::by_incarnation() const {
+inline std::vector<incarnation_totals> rollup::by_incarnation() const {
   std::map<std::tuple<uuid, std::string, std::uint64_t>, incarnation_totals> m;
   for (const auto& s : series_) {
     auto [it, fresh] = m.try_emplace({s.key.instance, s.key.source, s.key.run.value});
@@ -261,7 +264,7 @@ std::vector<incarnation_totals> rollup::by_incarnation() const {
       t.run = s.key.run;
       t.labels = s.labels;
     }
-    add_series(t.totals, s);
+    detail::add_series(t.totals, s);
     if (s.has_delta) {
       if (t.first_start == 0 || s.first_start < t.first_start) t.first_start = s.first_start;
       t.last_end = std::max(t.last_end, s.last_end);
@@ -278,7 +281,7 @@ std::vector<incarnation_totals> rollup::by_incarnation() const {
   return out;
 }
 
-std::vector<instance_totals> rollup::by_instance() const {
+inline std::vector<instance_totals> rollup::by_instance() const {
   std::vector<instance_totals> out(instances_.size());
   std::vector<std::set<std::pair<std::string, std::uint64_t>>> runs(instances_.size());
   for (std::size_t i = 0; i < instances_.size(); ++i) {
@@ -289,7 +292,7 @@ std::vector<instance_totals> rollup::by_instance() const {
   }
   for (const auto& s : series_) {
     const auto i = series_inst_[s.id];
-    add_series(out[i].totals, s);
+    detail::add_series(out[i].totals, s);
     runs[i].emplace(s.key.source, s.key.run.value);
   }
   for (std::size_t i = 0; i < out.size(); ++i) out[i].incarnations = runs[i].size();
@@ -297,15 +300,15 @@ std::vector<instance_totals> rollup::by_instance() const {
   return out;
 }
 
-std::optional<instance_totals> rollup::instance(const uuid& id) const {
+inline std::optional<instance_totals> rollup::instance(const uuid& id) const {
   for (auto& t : by_instance())
     if (t.instance == id) return t;
   return std::nullopt;
 }
 
-std::vector<tenant_totals> rollup::by_tenant() const {
+inline std::vector<tenant_totals> rollup::by_tenant() const {
   std::map<std::optional<std::string>, accounted_totals> m;
-  for (const auto& s : series_) add_series(m[s.labels.tenant], s);
+  for (const auto& s : series_) detail::add_series(m[s.labels.tenant], s);
   for (const auto& i : by_instance())
     if (i.totals.gaps) m[i.labels.tenant].gaps += i.totals.gaps;
   std::vector<tenant_totals> out;
@@ -313,9 +316,9 @@ std::vector<tenant_totals> rollup::by_tenant() const {
   return out;
 }
 
-std::vector<qos_totals> rollup::by_qos() const {
+inline std::vector<qos_totals> rollup::by_qos() const {
   std::map<std::optional<qos_class>, accounted_totals> m;
-  for (const auto& s : series_) add_series(m[s.labels.qos], s);
+  for (const auto& s : series_) detail::add_series(m[s.labels.qos], s);
   for (const auto& i : by_instance())
     if (i.totals.gaps) m[i.labels.qos].gaps += i.totals.gaps;
   std::vector<qos_totals> out;
@@ -323,7 +326,7 @@ std::vector<qos_totals> rollup::by_qos() const {
   return out;
 }
 
-std::vector<hour_totals> rollup::by_hour() const {
+inline std::vector<hour_totals> rollup::by_hour() const {
   std::map<std::int64_t, accounted_totals> m;
   for (const auto& [k, t] : hours_) m[k.hour] += t;
   std::vector<hour_totals> out;
@@ -331,7 +334,7 @@ std::vector<hour_totals> rollup::by_hour() const {
   return out;
 }
 
-std::vector<hour_totals> rollup::by_instance_hour(const uuid& id) const {
+inline std::vector<hour_totals> rollup::by_instance_hour(const uuid& id) const {
   std::vector<hour_totals> out;
   auto it = instance_ix_.find(id);
   if (it == instance_ix_.end()) return out;
@@ -341,49 +344,49 @@ std::vector<hour_totals> rollup::by_instance_hour(const uuid& id) const {
   return out;
 }
 
-std::map<std::string, u128> rollup::by_counter(const uuid& id) const {
+inline std::map<std::string, u128> rollup::by_counter(const uuid& id) const {
   std::map<std::string, u128> m;
   for (const auto& s : series_)
     if (s.key.instance == id) m[s.key.counter] += s.total;
   return m;
 }
 
-accounted_totals rollup::total() const {
+inline accounted_totals rollup::total() const {
   accounted_totals t;
-  for (const auto& s : series_) add_series(t, s);
+  for (const auto& s : series_) detail::add_series(t, s);
   t.gaps = gaps_.size();
   return t;
 }
 
 // --- checkpoint body --------------------------------------------------------
 
-namespace {
-void put_totals(codec::writer& w, const accounted_totals& t) {
+namespace detail {
+inline void checkpoint_put_totals(detail::writer& w, const accounted_totals& t) {
   for (u128 v : {t.cpu_time_ns, t.disk_read_bytes, t.disk_write_bytes, t.net_rx_bytes, t.net_tx_bytes,
                  t.vcpu_reserved_ns, t.memory_reserved_byte_ns})
     w.u128v(v);
   for (std::uint64_t v : {t.resets, t.wraps, t.gaps, t.deltas}) w.var(v);
 }
-void get_totals(codec::reader& r, accounted_totals& t) {
+inline void checkpoint_get_totals(detail::reader& r, accounted_totals& t) {
   for (u128* v : {&t.cpu_time_ns, &t.disk_read_bytes, &t.disk_write_bytes, &t.net_rx_bytes, &t.net_tx_bytes,
                   &t.vcpu_reserved_ns, &t.memory_reserved_byte_ns})
     *v = r.u128v();
   for (std::uint64_t* v : {&t.resets, &t.wraps, &t.gaps, &t.deltas}) *v = r.var();
 }
-void put_uuid(codec::writer& w, const uuid& u) { w.raw(u.bytes().data(), 16); }
-uuid get_uuid(codec::reader& r) {
+inline void checkpoint_put_uuid(detail::writer& w, const uuid& u) { w.raw(u.bytes().data(), 16); }
+inline uuid checkpoint_get_uuid(detail::reader& r) {
   std::array<std::uint8_t, 16> b{};
   r.raw(b.data(), 16);
   return uuid{b};
 }
-}  // namespace
+}  // namespace detail
 
-void rollup::serialize(std::string& out) const {
-  codec::writer w{out};
+inline void rollup::serialize(std::string& out) const {
+  detail::writer w{out};
   w.var(series_.size());
   for (const auto& s : series_) {
     w.str(s.key.source);
-    put_uuid(w, s.key.instance);
+    checkpoint_put_uuid(w, s.key.instance);
     w.var(s.key.run.value);
     w.str(s.key.counter);
     w.u8(s.key.width_bits);
@@ -406,7 +409,7 @@ void rollup::serialize(std::string& out) const {
   w.var(gaps_.size());
   for (const auto& g : gaps_) {
     w.str(g.source);
-    put_uuid(w, g.instance);
+    checkpoint_put_uuid(w, g.instance);
     w.svar(ns_of(g.start));
     w.svar(ns_of(g.end));
     w.svar(ns_of(g.wall_end));
@@ -415,14 +418,14 @@ void rollup::serialize(std::string& out) const {
   }
   w.var(hours_.size());
   for (const auto& [k, t] : hours_) {
-    put_uuid(w, instances_[k.inst].id);
+    checkpoint_put_uuid(w, instances_[k.inst].id);
     w.svar(k.hour);
-    put_totals(w, t);
+    checkpoint_put_totals(w, t);
   }
 }
 
-result<rollup> rollup::deserialize(std::string_view in) {
-  codec::reader r{in.data(), in.data() + in.size()};
+inline result<rollup> rollup::deserialize(std::string_view in) {
+  detail::reader r{in.data(), in.data() + in.size()};
   rollup out;
   const auto bad = [](std::string what) { return fail(errc::corrupt, "checkpoint body: " + what); };
   const auto n = r.var();
@@ -431,7 +434,7 @@ result<rollup> rollup::deserialize(std::string_view in) {
     series_key k;
     instance_labels l;
     k.source = r.str(max_label_bytes);
-    k.instance = get_uuid(r);
+    k.instance = checkpoint_get_uuid(r);
     k.run.value = r.var();
     k.counter = r.str(max_label_bytes);
     k.width_bits = r.u8();
@@ -464,7 +467,7 @@ result<rollup> rollup::deserialize(std::string_view in) {
   for (std::uint64_t i = 0; i < ng; ++i) {
     gap_record g;
     g.source = r.str(max_label_bytes);
-    g.instance = get_uuid(r);
+    g.instance = checkpoint_get_uuid(r);
     g.start = mono_from_ns(r.svar());
     g.end = mono_from_ns(r.svar());
     g.wall_end = wall_from_ns(r.svar());
@@ -478,10 +481,10 @@ result<rollup> rollup::deserialize(std::string_view in) {
   const auto nh = r.var();
   if (!r.ok || nh > in.size()) return bad("bad hour count");
   for (std::uint64_t i = 0; i < nh; ++i) {
-    const auto u = get_uuid(r);
+    const auto u = checkpoint_get_uuid(r);
     const auto h = r.svar();
     accounted_totals t;
-    get_totals(r, t);
+    checkpoint_get_totals(r, t);
     if (!r.ok) return bad("hour bucket " + std::to_string(i) + " is truncated");
     out.hours_[hour_key{out.instance_index(u), h}] = t;
   }

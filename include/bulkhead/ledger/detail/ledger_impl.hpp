@@ -1,4 +1,5 @@
-// The capacity ledger; contract in bulkhead/ledger/ledger.hpp.
+// bulkhead/ledger/detail/ledger_impl.hpp (internal): the ledger's definitions;
+// the contract is in bulkhead/ledger/ledger.hpp.
 //
 // Layout of one host (all guarded by host_state::mu):
 //   providers[0]                 the host
@@ -9,6 +10,8 @@
 //   records + index              reservations, keyed by consumer uuid
 // A record remembers exactly which slots it charged, so a later
 // set_inventory that adds an inventory never changes what a release gives back.
+#pragma once
+
 #include "bulkhead/ledger/ledger.hpp"
 
 #include <algorithm>
@@ -17,17 +20,15 @@
 #include <mutex>
 #include <thread>
 
-#include "bulkhead/detail/rooted_fs.hpp"
+#include "bulkhead/model/names.hpp"
 #include "bulkhead/detail/text.hpp"
 
 namespace bulkhead {
 namespace ledger_detail {
 
-namespace {
-constexpr std::size_t K = resource_kind_count;
-constexpr std::int16_t no_slot = -1;
-constexpr std::uint64_t mc_per_cpu = millicores_per_core;
-}  // namespace
+inline constexpr std::size_t K = resource_kind_count;
+inline constexpr std::int16_t no_slot = -1;
+inline constexpr std::uint64_t mc_per_cpu = millicores_per_core;
 
 // The per-host lock. Its critical sections are short (a few hundred
 // nanoseconds, no I/O, no waiting), so it spins briefly and then yields the
@@ -258,11 +259,10 @@ struct host_state {
   }
 };
 
-namespace {
 
-std::string where_of(const host_state& h, std::size_t p) { return h.providers[p].where; }
+inline std::string where_of(const host_state& h, std::size_t p) { return h.providers[p].where; }
 
-std::optional<std::uint32_t> find_tenant(host_state& h, std::string_view name) {
+inline std::optional<std::uint32_t> find_tenant(host_state& h, std::string_view name) {
   if (h.last_tenant_id && h.last_tenant == name) return h.last_tenant_id;
   auto it = h.tenant_ids.find(name);
   if (it == h.tenant_ids.end()) return std::nullopt;
@@ -271,7 +271,7 @@ std::optional<std::uint32_t> find_tenant(host_state& h, std::string_view name) {
   return it->second;
 }
 
-std::uint32_t intern_tenant(host_state& h, std::string_view name, std::optional<std::uint32_t> known) {
+inline std::uint32_t intern_tenant(host_state& h, std::string_view name, std::optional<std::uint32_t> known) {
   if (known) return *known;
   std::uint32_t id = 0;
   if (!h.free_tenants.empty()) {
@@ -291,7 +291,7 @@ std::uint32_t intern_tenant(host_state& h, std::string_view name, std::optional<
 
 // Interned names without reservations are kept for reuse (so a tenant that
 // comes and goes does not allocate every time) and swept when they pile up.
-void sweep_tenants(host_state& h) {
+inline void sweep_tenants(host_state& h) {
   if (h.idle_tenants <= 256) return;
   h.last_tenant_id.reset();
   for (std::uint32_t id = 0; id < h.tenants.size(); ++id) {
@@ -307,23 +307,23 @@ void sweep_tenants(host_state& h) {
 
 // The tenants with reservations on provider p (for the host: every tenant
 // with host_refs), quoted and sorted, except one.
-std::string tenant_list(const host_state& h, const provider& p, std::optional<std::uint32_t> except) {
+inline std::string tenant_list(const host_state& h, const provider& p, std::optional<std::uint32_t> except) {
   std::vector<std::string> names;
   if (p.kind == provider_kind::host) {
     for (std::uint32_t t = 0; t < h.tenants.size(); ++t)
-      if (h.tenants[t].host_refs && (!except || t != *except)) names.push_back(detail::quote(h.tenants[t].name));
+      if (h.tenants[t].host_refs && (!except || t != *except)) names.push_back(bulkhead::detail::quote(h.tenants[t].name));
   }
   for (const auto& c : p.tenants)
-    if (!except || c.tenant != *except) names.push_back(detail::quote(h.tenants[c.tenant].name));
+    if (!except || c.tenant != *except) names.push_back(bulkhead::detail::quote(h.tenants[c.tenant].name));
   std::sort(names.begin(), names.end());
   std::string s;
   for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
   return s;
 }
 
-std::uint64_t free_of(const slot& s) noexcept { return s.used >= s.capacity ? 0 : s.capacity - s.used; }
+inline std::uint64_t free_of(const slot& s) noexcept { return s.used >= s.capacity ? 0 : s.capacity - s.used; }
 
-std::string capacity_line(const slot& s) {
+inline std::string capacity_line(const slot& s) {
   const auto k = s.inv.kind;
   std::string line = "capacity " + detail::counted(s.capacity, k) + " = (" + std::to_string(s.inv.total) + " total - " +
                      std::to_string(s.inv.reserved) + " reserved";
@@ -332,14 +332,14 @@ std::string capacity_line(const slot& s) {
   return line;
 }
 
-error no_fit(const host_state& h, const slot& s, std::uint64_t asked) {
+inline error no_fit(const host_state& h, const slot& s, std::uint64_t asked) {
   const auto k = s.inv.kind;
   return error(errc::insufficient_capacity, where_of(h, s.provider) + " " + std::string(to_string(k)) + ": asked " +
                                                 detail::counted(asked, k) + ", free " +
                                                 detail::counted(free_of(s), k) + " (" + capacity_line(s) + ")");
 }
 
-bool pinned_class(qos_class q) noexcept { return q == qos_class::LSE || q == qos_class::LSR; }
+inline bool pinned_class(qos_class q) noexcept { return q == qos_class::LSE || q == qos_class::LSR; }
 
 // What a reservation (or a resize) will do, computed before anything changes.
 struct plan {
@@ -417,7 +417,7 @@ class planner {
       if (auto v = check_seen(s)) return v;
       if (new_n > old_n) {
         const std::uint64_t grow = new_n - old_n;
-        const auto after = detail::add_u64(sl.used, grow);
+        const auto after = bulkhead::detail::add_u64(sl.used, grow);
         if (!after || *after > sl.capacity) return no_fit(h_, sl, grow);
       }
     }
@@ -497,7 +497,7 @@ class planner {
 };
 
 // Bumps a slot's generation once per operation.
-void touch(host_state& h, std::int16_t s) {
+inline void touch(host_state& h, std::int16_t s) {
   auto& sl = h.slots[static_cast<std::size_t>(s)];
   if (sl.touch_epoch != h.epoch) {
     sl.touch_epoch = h.epoch;
@@ -505,7 +505,7 @@ void touch(host_state& h, std::int16_t s) {
   }
 }
 
-void apply_pinning(host_state& h, const cpuset& pin, const cpuset& unpin, qos_class q) {
+inline void apply_pinning(host_state& h, const cpuset& pin, const cpuset& unpin, qos_class q) {
   if (pin.empty() && unpin.empty()) return;
   auto& pool = q == qos_class::LSE ? h.lse_cpus : h.lsr_cpus;
   pool = (pool - unpin) | pin;
@@ -524,13 +524,13 @@ void apply_pinning(host_state& h, const cpuset& pin, const cpuset& unpin, qos_cl
 }
 
 // The cell a set of pinned ids lies in, when they all lie in one.
-std::int16_t cell_of_ids(const host_state& h, const cpuset& ids) {
+inline std::int16_t cell_of_ids(const host_state& h, const cpuset& ids) {
   for (std::size_t c = h.first_cell(); c < h.first_cell() + h.ncells; ++c)
     if (!ids.empty() && ids.subset_of(h.providers[c].cpus)) return static_cast<std::int16_t>(c);
   return no_slot;
 }
 
-reservation_receipt receipt_of(const host_state& h, const record& r) {
+inline reservation_receipt receipt_of(const host_state& h, const record& r) {
   reservation_receipt out;
   out.consumer = r.consumer;
   if (r.cell != no_slot) out.cell = h.providers[static_cast<std::size_t>(r.cell)].cell_id;
@@ -540,7 +540,7 @@ reservation_receipt receipt_of(const host_state& h, const record& r) {
   return out;
 }
 
-reservation_view view_of(const host_state& h, const record& r) {
+inline reservation_view view_of(const host_state& h, const record& r) {
   reservation_view v;
   v.consumer = r.consumer;
   v.tenant = h.tenants[r.tenant].name;
@@ -554,7 +554,7 @@ reservation_view view_of(const host_state& h, const record& r) {
   return v;
 }
 
-void rebuild_kind_masks(host_state& h) {
+inline void rebuild_kind_masks(host_state& h) {
   h.cell_only_kinds = 0;
   h.card_kinds = 0;
   for (std::size_t k = 0; k < K; ++k) {
@@ -567,7 +567,7 @@ void rebuild_kind_masks(host_state& h) {
   }
 }
 
-std::int16_t add_slot(host_state& h, std::size_t p, const any_inventory& inv, bool from_pool) {
+inline std::int16_t add_slot(host_state& h, std::size_t p, const any_inventory& inv, bool from_pool) {
   slot s;
   s.provider = static_cast<std::uint16_t>(p);
   s.inv = inv;
@@ -579,36 +579,34 @@ std::int16_t add_slot(host_state& h, std::size_t p, const any_inventory& inv, bo
   return idx;
 }
 
-result<void> check_text_name(std::string_view name, std::string_view what) {
+inline result<void> check_text_name(std::string_view name, std::string_view what) {
   if (auto r = validate_name(name, what); !r) return r;
   return {};
 }
 
-}  // namespace
 }  // namespace ledger_detail
 
-using namespace ledger_detail;
 
-ledger::ledger() = default;
-ledger::~ledger() = default;
+inline ledger::ledger() = default;
+inline ledger::~ledger() = default;
 
-host_state* ledger::live(host_ref h) noexcept { return h.p_; }
+inline ledger_detail::host_state* ledger::live(host_ref h) noexcept { return h.p_; }
 
-namespace {
-std::unexpected<error> no_handle() { return fail(errc::not_found, "empty host handle (host_ref{})"); }
-}  // namespace
+namespace ledger_detail {
+inline std::unexpected<error> no_handle() { return fail(errc::not_found, "empty host handle (host_ref{})"); }
+}  // namespace ledger_detail
 
-result<host_ref> ledger::add_host(const host_spec& spec) {
-  if (auto r = check_text_name(spec.name, "host name"); !r) return fail(r.error());
-  auto st = std::make_unique<host_state>();
+inline result<host_ref> ledger::add_host(const host_spec& spec) {
+  if (auto r = ledger_detail::check_text_name(spec.name, "host name"); !r) return fail(r.error());
+  auto st = std::make_unique<ledger_detail::host_state>();
   auto& h = *st;
   h.name = spec.name;
-  h.where = "host " + detail::quote(spec.name);
+  h.where = "host " + bulkhead::detail::quote(spec.name);
   h.ncells = spec.cells.size();
   h.ncards = spec.cards.size();
   if (h.ncells + h.ncards + 2 > 4096) return fail(errc::out_of_range, h.where + ": more than 4094 cells and cards");
   h.providers.resize(h.ncells + h.ncards + 2);
-  for (auto& p : h.providers) p.slot_of.fill(no_slot);
+  for (auto& p : h.providers) p.slot_of.fill(ledger_detail::no_slot);
   h.providers[0].kind = provider_kind::host;
   h.providers[0].where = h.where;
   for (std::size_t i = 0; i < h.ncells; ++i) {
@@ -623,8 +621,8 @@ result<host_ref> ledger::add_host(const host_spec& spec) {
     auto& p = h.providers[1 + h.ncells + i];
     p.kind = provider_kind::card;
     p.card = spec.cards[i].name;
-    if (auto r = check_text_name(p.card, "offload card name"); !r) return fail(std::move(r.error()).in(h.where));
-    p.where = h.where + " card " + detail::quote(p.card);
+    if (auto r = ledger_detail::check_text_name(p.card, "offload card name"); !r) return fail(std::move(r.error()).in(h.where));
+    p.where = h.where + " card " + bulkhead::detail::quote(p.card);
     for (std::size_t j = 0; j < i; ++j)
       if (spec.cards[j].name == p.card) return fail(errc::invalid_argument, p.where + ": card listed twice");
   }
@@ -652,8 +650,8 @@ result<host_ref> ledger::add_host(const host_spec& spec) {
     const auto pool_inv = [&](const cpuset& cpus) {
       any_inventory inv;
       inv.kind = resource_kind::cpu;
-      inv.total = cpus.size() * mc_per_cpu;
-      inv.reserved = (cpus & pool.reserved_cpus).size() * mc_per_cpu;
+      inv.total = cpus.size() * ledger_detail::mc_per_cpu;
+      inv.reserved = (cpus & pool.reserved_cpus).size() * ledger_detail::mc_per_cpu;
       inv.min_unit = pool.min_unit.count();
       if (pool.max_unit.is_bounded()) inv.max_unit = pool.max_unit.value().count();
       inv.step_size = pool.step_size.count();
@@ -662,7 +660,7 @@ result<host_ref> ledger::add_host(const host_spec& spec) {
     };
     auto hinv = pool_inv(h.all_cpus);
     if (auto r = validate(hinv, h.where + " cpu_pool"); !r) return fail(r.error());
-    add_slot(h, 0, hinv, true);
+    ledger_detail::add_slot(h, 0, hinv, true);
     for (std::size_t i = 0; i < h.ncells; ++i) {
       auto cinv = pool_inv(spec.cells[i].cpus);
       cinv.max_unit = hinv.max_unit;
@@ -679,15 +677,15 @@ result<host_ref> ledger::add_host(const host_spec& spec) {
   const auto add_list = [&](std::size_t p, const std::vector<any_inventory>& list, bool batch) -> result<void> {
     for (const auto& inv : list) {
       const auto& where = h.providers[p].where;
-      if (kind_index(inv.kind) >= K) return fail(errc::invalid_argument, where + ": unknown resource kind");
-      if (h.providers[p].slot_of[kind_index(inv.kind)] != no_slot)
+      if (kind_index(inv.kind) >= ledger_detail::K) return fail(errc::invalid_argument, where + ": unknown resource kind");
+      if (h.providers[p].slot_of[kind_index(inv.kind)] != ledger_detail::no_slot)
         return fail(errc::invalid_argument,
                     where + ": " + std::string(to_string(inv.kind)) +
                         (h.has_pool && inv.kind == resource_kind::cpu && !batch
                              ? " inventory is derived from the cpu_pool; do not list it"
                              : " inventory listed twice"));
       if (auto r = validate(inv, where, batch); !r) return r;
-      add_slot(h, p, inv, false);
+      ledger_detail::add_slot(h, p, inv, false);
     }
     return {};
   };
@@ -698,7 +696,7 @@ result<host_ref> ledger::add_host(const host_spec& spec) {
     if (auto r = add_list(1 + h.ncells + i, spec.cards[i].inventories, false); !r) return fail(r.error());
   if (auto r = add_list(h.batch(), spec.batch_inventories, true); !r) return fail(r.error());
   if (h.slots.size() > 30000) return fail(errc::out_of_range, h.where + ": too many inventories");
-  rebuild_kind_masks(h);
+  ledger_detail::rebuild_kind_masks(h);
 
   std::unique_lock lk(dir_mu_);
   if (by_name_.count(spec.name)) return fail(errc::already_exists, h.where + " is already in the ledger");
@@ -708,14 +706,14 @@ result<host_ref> ledger::add_host(const host_spec& spec) {
   return host_ref(raw);
 }
 
-result<host_ref> ledger::find_host(std::string_view name) const {
+inline result<host_ref> ledger::find_host(std::string_view name) const {
   std::shared_lock lk(dir_mu_);
   auto it = by_name_.find(std::string(name));
-  if (it == by_name_.end()) return fail(errc::not_found, "host " + detail::quote(name) + " is not in the ledger");
+  if (it == by_name_.end()) return fail(errc::not_found, "host " + bulkhead::detail::quote(name) + " is not in the ledger");
   return host_ref(it->second);
 }
 
-std::vector<std::string> ledger::hosts() const {
+inline std::vector<std::string> ledger::hosts() const {
   std::shared_lock lk(dir_mu_);
   std::vector<std::string> out;
   for (const auto& [n, p] : by_name_) out.push_back(n);
@@ -723,9 +721,9 @@ std::vector<std::string> ledger::hosts() const {
   return out;
 }
 
-result<void> ledger::remove_host(host_ref href) {
+inline result<void> ledger::remove_host(host_ref href) {
   auto* hp = live(href);
-  if (!hp) return no_handle();
+  if (!hp) return ledger_detail::no_handle();
   auto& h = *hp;
   std::unique_lock dl(dir_mu_);
   std::lock_guard lk(h.mu);
@@ -737,20 +735,20 @@ result<void> ledger::remove_host(host_ref href) {
   return {};
 }
 
-result<reservation_receipt> ledger::reserve(std::string_view host, const reservation_request& r) {
+inline result<reservation_receipt> ledger::reserve(std::string_view host, const reservation_request& r) {
   auto h = find_host(host);
   if (!h) return fail(h.error());
   return reserve(*h, r);
 }
 
-result<reservation_receipt> ledger::reserve(host_ref href, const reservation_request& r) {
+inline result<reservation_receipt> ledger::reserve(host_ref href, const reservation_request& r) {
   auto* hp = live(href);
-  if (!hp) return no_handle();
+  if (!hp) return ledger_detail::no_handle();
   auto& h = *hp;
   const auto who = [&] { return "reserve for " + r.consumer.to_string() + " on " + h.where; };
   if (r.amounts.empty()) return fail(error(errc::invalid_argument, "no resources asked for").in(who()));
   const bool be = r.qos == qos_class::BE;
-  const bool pinned = pinned_class(r.qos) && r.amounts.has(resource_kind::cpu);
+  const bool pinned = ledger_detail::pinned_class(r.qos) && r.amounts.has(resource_kind::cpu);
   if (be && (r.policy != numa_policy::none || r.cell || r.card || r.exclusive == isolation_scope::cell ||
              r.exclusive == isolation_scope::card))
     return fail(error(errc::invalid_argument,
@@ -767,24 +765,24 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
       return fail(error(errc::invalid_argument, std::string(to_string(r.qos)) + " needs CPU ids but " + h.where +
                                                     " has no cpu_pool")
                       .in(who()));
-    if (r.amounts.count(resource_kind::cpu) % mc_per_cpu != 0)
+    if (r.amounts.count(resource_kind::cpu) % ledger_detail::mc_per_cpu != 0)
       return fail(error(errc::out_of_range, "cpu: asked " + std::to_string(r.amounts.count(resource_kind::cpu)) +
                                                 " millicores; " + std::string(to_string(r.qos)) +
                                                 " gets whole CPUs (a multiple of 1000)")
                       .in(who()));
   }
   const auto tenant = find_tenant(h, r.tenant);
-  if (!tenant && (r.tenant.empty() || r.tenant.size() > 255 || !detail::is_utf8(r.tenant)))  // a known name was checked
-    return fail(error(errc::invalid_argument, "tenant " + detail::quote(r.tenant) + " must be 1..255 bytes of UTF-8")
+  if (!tenant && (r.tenant.empty() || r.tenant.size() > 255 || !bulkhead::detail::is_utf8(r.tenant)))  // a known name was checked
+    return fail(error(errc::invalid_argument, "tenant " + bulkhead::detail::quote(r.tenant) + " must be 1..255 bytes of UTF-8")
                     .in(who()));
-  const auto t_quoted = [&] { return "tenant " + detail::quote(r.tenant); };
+  const auto t_quoted = [&] { return "tenant " + bulkhead::detail::quote(r.tenant); };
   const auto refuse = [&](std::string why) { return fail(error(errc::insufficient_capacity, std::move(why)).in(who())); };
 
   // Host-wide isolation.
   const auto& hp0 = h.providers[0];
   if (hp0.excl_tenant && (!tenant || *hp0.excl_tenant != *tenant))
     return refuse("isolation: " + h.where + " is held exclusively by tenant " +
-                  detail::quote(h.tenants[*hp0.excl_tenant].name) + "; " + t_quoted() + " may not share it");
+                  bulkhead::detail::quote(h.tenants[*hp0.excl_tenant].name) + "; " + t_quoted() + " may not share it");
   if (r.exclusive == isolation_scope::host) {
     const bool mine = tenant && h.tenants[*tenant].host_refs > 0;
     if (h.host_tenants_present > (mine ? 1u : 0u))
@@ -801,7 +799,7 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
       const auto& p = h.providers[c];
       if (p.excl_tenant && (!tenant || *p.excl_tenant != *tenant))
         return refuse("isolation: " + p.where + " is held exclusively by tenant " +
-                      detail::quote(h.tenants[*p.excl_tenant].name) + "; a reservation of " + t_quoted() +
+                      bulkhead::detail::quote(h.tenants[*p.excl_tenant].name) + "; a reservation of " + t_quoted() +
                       " not bound to a cell could run there (use single-numa-node)");
     }
   }
@@ -813,12 +811,12 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
   }
 
   // Candidates: inclusive ranges of provider indices ({none, none}: unbound).
-  std::int16_t cell_lo = no_slot, cell_hi = no_slot, card_lo = no_slot, card_hi = no_slot;
+  std::int16_t cell_lo = ledger_detail::no_slot, cell_hi = ledger_detail::no_slot, card_lo = ledger_detail::no_slot, card_hi = ledger_detail::no_slot;
   if (need_cell) {
     if (r.cell) {
       for (std::size_t c = h.first_cell(); c < h.first_cell() + h.ncells; ++c)
         if (h.providers[c].cell_id == *r.cell) cell_lo = cell_hi = static_cast<std::int16_t>(c);
-      if (cell_lo == no_slot)
+      if (cell_lo == ledger_detail::no_slot)
         return fail(error(errc::not_found, h.where + " has no cell " + std::to_string(*r.cell)).in(who()));
     } else {
       if (h.ncells == 0) return refuse(h.where + " has no NUMA cells to bind to");
@@ -830,8 +828,8 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
     if (r.card) {
       for (std::size_t c = h.first_card(); c < h.first_card() + h.ncards; ++c)
         if (h.providers[c].card == *r.card) card_lo = card_hi = static_cast<std::int16_t>(c);
-      if (card_lo == no_slot)
-        return fail(error(errc::not_found, h.where + " has no card " + detail::quote(*r.card)).in(who()));
+      if (card_lo == ledger_detail::no_slot)
+        return fail(error(errc::not_found, h.where + " has no card " + bulkhead::detail::quote(*r.card)).in(who()));
     } else {
       if (h.ncards == 0) return refuse(h.where + " has no offload cards");
       card_lo = static_cast<std::int16_t>(h.first_card());
@@ -839,8 +837,8 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
     }
   }
 
-  planner pl(h, r.seen);
-  plan chosen;
+  ledger_detail::planner pl(h, r.seen);
+  ledger_detail::plan chosen;
   bool found = false;
   std::vector<std::string> reasons;
 
@@ -852,7 +850,7 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
     enum class why : std::uint8_t { none, missing, unit, stale, full } bad = why::none;
     resource_kind bad_kind = resource_kind::cpu;
     std::uint64_t bad_n = 0;
-    std::int16_t bad_slot = no_slot;
+    std::int16_t bad_slot = ledger_detail::no_slot;
     for (std::uint16_t m = r.amounts.mask(); m && bad == why::none; m &= static_cast<std::uint16_t>(m - 1)) {
       const auto kind = static_cast<resource_kind>(__builtin_ctz(m));
       const std::uint64_t n = r.amounts.count(kind);
@@ -860,7 +858,7 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
       bad_kind = kind;
       bad_n = n;
       bad_slot = s;
-      if (s == no_slot) {
+      if (s == ledger_detail::no_slot) {
         bad = why::missing;
         break;
       }
@@ -874,7 +872,7 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
         chosen.charged[kind_index(kind)][0] = s;
     }
     if (bad != why::none) {
-      if (bad == why::missing) return fail(pl.nobody_offers(bad_kind, r.qos, no_slot, no_slot).in(who()));
+      if (bad == why::missing) return fail(pl.nobody_offers(bad_kind, r.qos, ledger_detail::no_slot, ledger_detail::no_slot).in(who()));
       if (bad == why::stale) return fail(std::move(*pl.check_seen(bad_slot)).in(who()));
       const auto& sl = h.slots[static_cast<std::size_t>(bad_slot)];
       if (bad == why::unit) return fail(check_unit_rules(sl.inv, bad_n, where_of(h, sl.provider)).error().in(who()));
@@ -884,8 +882,8 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
   }
   const auto label = [&](std::int16_t c, std::int16_t k) {
     std::string s;
-    if (c != no_slot) s += "cell " + std::to_string(h.providers[static_cast<std::size_t>(c)].cell_id);
-    if (k != no_slot) s += (s.empty() ? "" : ", ") + std::string("card ") + detail::quote(h.providers[static_cast<std::size_t>(k)].card);
+    if (c != ledger_detail::no_slot) s += "cell " + std::to_string(h.providers[static_cast<std::size_t>(c)].cell_id);
+    if (k != ledger_detail::no_slot) s += (s.empty() ? "" : ", ") + std::string("card ") + bulkhead::detail::quote(h.providers[static_cast<std::size_t>(k)].card);
     return s;
   };
 
@@ -894,34 +892,34 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
       // Isolation of this cell and card.
       std::optional<std::string> why;
       for (auto p : {c, k}) {
-        if (p == no_slot || why) continue;
+        if (p == ledger_detail::no_slot || why) continue;
         const auto& pr = h.providers[static_cast<std::size_t>(p)];
         if (pr.excl_tenant && (!tenant || *pr.excl_tenant != *tenant))
-          why = "isolation: " + pr.where + " is held exclusively by tenant " + detail::quote(h.tenants[*pr.excl_tenant].name);
+          why = "isolation: " + pr.where + " is held exclusively by tenant " + bulkhead::detail::quote(h.tenants[*pr.excl_tenant].name);
         else if (((p == c && r.exclusive == isolation_scope::cell) || (p == k && r.exclusive == isolation_scope::card)) &&
                  pr.others_than(tenant))
           why = "isolation: " + pr.where + " holds other tenants' instances: " + tenant_list(h, pr, tenant);
       }
-      if (!why && k != no_slot) {
+      if (!why && k != ledger_detail::no_slot) {
         const auto& pr = h.providers[static_cast<std::size_t>(k)];
-        for (std::size_t i = 0; i < K && !why; ++i)
+        for (std::size_t i = 0; i < ledger_detail::K && !why; ++i)
           if ((r.amounts.mask() & h.card_kinds) >> i & 1u)
-            if (pr.slot_of[i] == no_slot)
+            if (pr.slot_of[i] == ledger_detail::no_slot)
               why = pr.where + " has no " + std::string(to_string(static_cast<resource_kind>(i))) + " inventory";
       }
       if (why) {
         reasons.push_back(label(c, k) + ": " + *why);
         continue;
       }
-      plan p;
+      ledger_detail::plan p;
       p.cell = c;
       p.card = k;
-      verdict v;
+      ledger_detail::verdict v;
       r.amounts.for_each([&](resource_kind kind, std::uint64_t n) {
         if (v) return;
         if (pinned && kind == resource_kind::cpu) return;
         auto cs = pl.slots_for(kind, r.qos, c, k);
-        if (cs[0] == no_slot) {
+        if (cs[0] == ledger_detail::no_slot) {
           v = pl.nobody_offers(kind, r.qos, c, k);
           return;
         }
@@ -929,10 +927,10 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
         p.charged[kind_index(kind)] = cs;
       });
       if (!v && pinned) {
-        const auto n = r.amounts.count(resource_kind::cpu) / mc_per_cpu;
+        const auto n = r.amounts.count(resource_kind::cpu) / ledger_detail::mc_per_cpu;
         // The pool's unit rules apply to the millicores asked.
-        for (auto s : pl.slots_for(resource_kind::cpu, qos_class::LS, c, no_slot)) {
-          if (s == no_slot) break;
+        for (auto s : pl.slots_for(resource_kind::cpu, qos_class::LS, c, ledger_detail::no_slot)) {
+          if (s == ledger_detail::no_slot) break;
           const auto& sl = h.slots[static_cast<std::size_t>(s)];
           if (obeys_unit_rules(sl.inv, r.amounts.count(resource_kind::cpu))) continue;
           if (auto u = check_unit_rules(sl.inv, r.amounts.count(resource_kind::cpu), where_of(h, sl.provider)); !u) {
@@ -941,11 +939,11 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
           }
         }
         if (!v) {
-          auto ids = pl.pick_cpus(n, c, no_slot);
+          auto ids = pl.pick_cpus(n, c, ledger_detail::no_slot);
           if (!ids) {
             const auto free = pl.free_cpus(c, {});
             v = error(errc::insufficient_capacity,
-                      (c == no_slot ? h.where : h.providers[static_cast<std::size_t>(c)].where) + " cpu: asked " +
+                      (c == ledger_detail::no_slot ? h.where : h.providers[static_cast<std::size_t>(c)].where) + " cpu: asked " +
                           std::to_string(n) + " whole CPUs for " + std::string(to_string(r.qos)) + ", free " +
                           std::to_string(free.size()) + " (" + (free.empty() ? "none" : free.to_string()) + ")");
           } else {
@@ -981,7 +979,7 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
   ++h.epoch;
   r.amounts.for_each([&](resource_kind kind, std::uint64_t n) {
     for (auto s : chosen.charged[kind_index(kind)]) {
-      if (s == no_slot) break;
+      if (s == ledger_detail::no_slot) break;
       h.slots[static_cast<std::size_t>(s)].used += n;
       touch(h, s);
     }
@@ -994,10 +992,10 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
     ++h.host_tenants_present;
     --h.idle_tenants;
   }
-  if (chosen.cell == no_slot && te.floating_refs++ == 0) ++h.floating_tenants_present;
+  if (chosen.cell == ledger_detail::no_slot && te.floating_refs++ == 0) ++h.floating_tenants_present;
   ++h.providers[0].reservations;  // the host's tenants are counted in tenant_entry::host_refs
-  if (chosen.cell != no_slot) h.providers[static_cast<std::size_t>(chosen.cell)].add(t);
-  if (chosen.card != no_slot) h.providers[static_cast<std::size_t>(chosen.card)].add(t);
+  if (chosen.cell != ledger_detail::no_slot) h.providers[static_cast<std::size_t>(chosen.cell)].add(t);
+  if (chosen.card != ledger_detail::no_slot) h.providers[static_cast<std::size_t>(chosen.card)].add(t);
   const auto hold = [&](std::int16_t p, bool is_cell) {
     auto& pr = h.providers[static_cast<std::size_t>(p)];
     pr.excl_tenant = t;
@@ -1031,9 +1029,9 @@ result<reservation_receipt> ledger::reserve(host_ref href, const reservation_req
   return receipt_of(h, rec);
 }
 
-result<void> ledger::release(host_ref href, const uuid& consumer, std::span<const std::uint64_t> seen) {
+inline result<void> ledger::release(host_ref href, const uuid& consumer, std::span<const std::uint64_t> seen) {
   auto* hp = live(href);
-  if (!hp) return no_handle();
+  if (!hp) return ledger_detail::no_handle();
   auto& h = *hp;
   std::lock_guard lk(h.mu);
   const auto who = [&] { return "release of " + consumer.to_string() + " on " + h.where; };
@@ -1042,17 +1040,17 @@ result<void> ledger::release(host_ref href, const uuid& consumer, std::span<cons
   if (!idx) return fail(error(errc::not_found, "the consumer holds no reservation here").in(who()));
   auto& rec = h.records[*idx];
   if (!seen.empty()) {
-    planner pl(h, seen);
+    ledger_detail::planner pl(h, seen);
     for (const auto& cs : rec.charged)
       for (auto s : cs) {
-        if (s == no_slot) break;
+        if (s == ledger_detail::no_slot) break;
         if (auto v = pl.check_seen(s)) return fail(std::move(*v).in(who()));
       }
   }
   ++h.epoch;
   rec.amounts.for_each([&](resource_kind kind, std::uint64_t n) {
     for (auto s : rec.charged[kind_index(kind)]) {
-      if (s == no_slot) break;
+      if (s == ledger_detail::no_slot) break;
       h.slots[static_cast<std::size_t>(s)].used -= n;
       touch(h, s);
     }
@@ -1064,10 +1062,10 @@ result<void> ledger::release(host_ref href, const uuid& consumer, std::span<cons
     --h.host_tenants_present;
     ++h.idle_tenants;
   }
-  if (rec.cell == no_slot && --te.floating_refs == 0) --h.floating_tenants_present;
+  if (rec.cell == ledger_detail::no_slot && --te.floating_refs == 0) --h.floating_tenants_present;
   --h.providers[0].reservations;
-  if (rec.cell != no_slot) h.providers[static_cast<std::size_t>(rec.cell)].remove(rec.tenant);
-  if (rec.card != no_slot) h.providers[static_cast<std::size_t>(rec.card)].remove(rec.tenant);
+  if (rec.cell != ledger_detail::no_slot) h.providers[static_cast<std::size_t>(rec.cell)].remove(rec.tenant);
+  if (rec.card != ledger_detail::no_slot) h.providers[static_cast<std::size_t>(rec.card)].remove(rec.tenant);
   const auto unhold = [&](std::int16_t p, bool is_cell) {
     auto& pr = h.providers[static_cast<std::size_t>(p)];
     if (--pr.excl_count == 0) {
@@ -1087,10 +1085,10 @@ result<void> ledger::release(host_ref href, const uuid& consumer, std::span<cons
   return {};
 }
 
-result<reservation_receipt> ledger::resize(host_ref href, const uuid& consumer, const resource_amounts& amounts,
+inline result<reservation_receipt> ledger::resize(host_ref href, const uuid& consumer, const resource_amounts& amounts,
                                            std::span<const std::uint64_t> seen) {
   auto* hp = live(href);
-  if (!hp) return no_handle();
+  if (!hp) return ledger_detail::no_handle();
   auto& h = *hp;
   const auto who = [&] { return "resize of " + consumer.to_string() + " on " + h.where; };
   if (amounts.empty()) return fail(error(errc::invalid_argument, "no resources left; release instead").in(who()));
@@ -1099,31 +1097,31 @@ result<reservation_receipt> ledger::resize(host_ref href, const uuid& consumer, 
   const auto idx = h.index.find(consumer);
   if (!idx) return fail(error(errc::not_found, "the consumer holds no reservation here").in(who()));
   auto& rec = h.records[*idx];
-  const bool pinned = pinned_class(rec.qos) && h.has_pool;
-  if (pinned_class(rec.qos) && !h.has_pool && amounts.has(resource_kind::cpu))
+  const bool pinned = ledger_detail::pinned_class(rec.qos) && h.has_pool;
+  if (ledger_detail::pinned_class(rec.qos) && !h.has_pool && amounts.has(resource_kind::cpu))
     return fail(error(errc::invalid_argument, std::string(to_string(rec.qos)) + " needs CPU ids but " + h.where +
                                                   " has no cpu_pool")
                     .in(who()));
-  if (pinned && amounts.count(resource_kind::cpu) % mc_per_cpu != 0)
+  if (pinned && amounts.count(resource_kind::cpu) % ledger_detail::mc_per_cpu != 0)
     return fail(error(errc::out_of_range, "cpu: asked " + std::to_string(amounts.count(resource_kind::cpu)) +
                                               " millicores; " + std::string(to_string(rec.qos)) +
                                               " gets whole CPUs (a multiple of 1000)")
                     .in(who()));
 
-  planner pl(h, seen);
-  plan p;
+  ledger_detail::planner pl(h, seen);
+  ledger_detail::plan p;
   p.cell = rec.cell;
   p.card = rec.card;
-  verdict v;
+  ledger_detail::verdict v;
   const std::uint16_t kinds = rec.amounts.mask() | amounts.mask();
-  for (std::size_t i = 0; i < K && !v; ++i) {
+  for (std::size_t i = 0; i < ledger_detail::K && !v; ++i) {
     if (!(kinds >> i & 1u)) continue;
     const auto kind = static_cast<resource_kind>(i);
     const auto old_n = rec.amounts.count(kind), new_n = amounts.count(kind);
     if (pinned && kind == resource_kind::cpu) {
       if (new_n) {
-        for (auto s : pl.slots_for(resource_kind::cpu, qos_class::LS, rec.cell, no_slot)) {
-          if (s == no_slot) break;
+        for (auto s : pl.slots_for(resource_kind::cpu, qos_class::LS, rec.cell, ledger_detail::no_slot)) {
+          if (s == ledger_detail::no_slot) break;
           const auto& sl = h.slots[static_cast<std::size_t>(s)];
           if (auto u = check_unit_rules(sl.inv, new_n, where_of(h, sl.provider)); !u) {
             v = u.error();
@@ -1132,7 +1130,7 @@ result<reservation_receipt> ledger::resize(host_ref href, const uuid& consumer, 
         }
       }
       if (v) break;
-      const auto have = rec.pinned.size(), want = static_cast<std::size_t>(new_n / mc_per_cpu);
+      const auto have = rec.pinned.size(), want = static_cast<std::size_t>(new_n / ledger_detail::mc_per_cpu);
       if (want > have) {
         auto extra = pl.pick_cpus(want - have, rec.cell, cell_of_ids(h, rec.pinned));
         if (!extra) {
@@ -1149,29 +1147,29 @@ result<reservation_receipt> ledger::resize(host_ref href, const uuid& consumer, 
         if (!seen.empty()) {
           // Shrinking touches the cpu slots too.
           for (std::size_t c = 0; c < h.providers.size() && !v; ++c)
-            if (auto s = h.slot_at(c, resource_kind::cpu); s != no_slot && h.slots[static_cast<std::size_t>(s)].from_pool)
+            if (auto s = h.slot_at(c, resource_kind::cpu); s != ledger_detail::no_slot && h.slots[static_cast<std::size_t>(s)].from_pool)
               v = pl.check_seen(s);
         }
       }
       continue;
     }
-    charge_slots cs;
+    ledger_detail::charge_slots cs;
     if (old_n) {
       cs = rec.charged[i];
     } else {
       cs = pl.slots_for(kind, rec.qos, rec.cell, rec.card);
-      if (cs[0] == no_slot) {
+      if (cs[0] == ledger_detail::no_slot) {
         v = pl.nobody_offers(kind, rec.qos, rec.cell, rec.card);
         break;
       }
     }
     v = pl.check_kind(cs, old_n, new_n);
-    p.charged[i] = new_n ? cs : charge_slots{no_slot, no_slot, no_slot};
+    p.charged[i] = new_n ? cs : ledger_detail::charge_slots{ledger_detail::no_slot, ledger_detail::no_slot, ledger_detail::no_slot};
   }
   if (v) return fail(std::move(*v).in(who()));
 
   ++h.epoch;
-  for (std::size_t i = 0; i < K; ++i) {
+  for (std::size_t i = 0; i < ledger_detail::K; ++i) {
     if (!(kinds >> i & 1u)) continue;
     const auto kind = static_cast<resource_kind>(i);
     if (pinned && kind == resource_kind::cpu) continue;
@@ -1179,7 +1177,7 @@ result<reservation_receipt> ledger::resize(host_ref href, const uuid& consumer, 
     if (old_n == new_n) continue;
     const auto& cs = old_n ? rec.charged[i] : p.charged[i];
     for (auto s : cs) {
-      if (s == no_slot) break;
+      if (s == ledger_detail::no_slot) break;
       auto& sl = h.slots[static_cast<std::size_t>(s)];
       sl.used = sl.used - old_n + new_n;
       touch(h, s);
@@ -1192,8 +1190,8 @@ result<reservation_receipt> ledger::resize(host_ref href, const uuid& consumer, 
   return receipt_of(h, rec);
 }
 
-namespace {
-result<std::size_t> provider_index(const host_state& h, const provider_ref& w) {
+namespace ledger_detail {
+inline result<std::size_t> provider_index(const host_state& h, const provider_ref& w) {
   switch (w.kind) {
     case provider_kind::host: return std::size_t{0};
     case provider_kind::batch: return h.batch();
@@ -1204,32 +1202,32 @@ result<std::size_t> provider_index(const host_state& h, const provider_ref& w) {
     case provider_kind::card:
       for (std::size_t c = h.first_card(); c < h.first_card() + h.ncards; ++c)
         if (h.providers[c].card == w.card) return c;
-      return fail(errc::not_found, h.where + " has no card " + detail::quote(w.card));
+      return fail(errc::not_found, h.where + " has no card " + bulkhead::detail::quote(w.card));
   }
   return fail(errc::invalid_argument, "unknown provider kind");
 }
-}  // namespace
+}  // namespace ledger_detail
 
-result<void> ledger::set_inventory(host_ref href, const provider_ref& w, const any_inventory& inv,
+inline result<void> ledger::set_inventory(host_ref href, const provider_ref& w, const any_inventory& inv,
                                    std::optional<std::uint64_t> expected_generation) {
   auto* hp = live(href);
-  if (!hp) return no_handle();
+  if (!hp) return ledger_detail::no_handle();
   auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
   auto p = provider_index(h, w);
   if (!p) return fail(p.error());
   const auto& where = h.providers[*p].where;
-  if (kind_index(inv.kind) >= K) return fail(errc::invalid_argument, where + ": unknown resource kind");
+  if (kind_index(inv.kind) >= ledger_detail::K) return fail(errc::invalid_argument, where + ": unknown resource kind");
   const bool batch = *p == h.batch();
   if (auto r = validate(inv, where, batch); !r) return r;
   const auto s = h.slot_at(*p, inv.kind);
-  const std::uint64_t gen = s == no_slot ? 0 : h.slots[static_cast<std::size_t>(s)].generation;
+  const std::uint64_t gen = s == ledger_detail::no_slot ? 0 : h.slots[static_cast<std::size_t>(s)].generation;
   if (expected_generation && *expected_generation != gen)
     return fail(errc::conflict, where + " " + std::string(to_string(inv.kind)) + " inventory: generation " +
                                     std::to_string(*expected_generation) + " expected, now " + std::to_string(gen) +
                                     "; re-read and retry");
-  if (s == no_slot) {
+  if (s == ledger_detail::no_slot) {
     if (h.slots.size() >= 30000) return fail(errc::out_of_range, h.where + ": too many inventories");
     add_slot(h, *p, inv, false);
     ++h.slots.back().generation;
@@ -1246,15 +1244,15 @@ result<void> ledger::set_inventory(host_ref href, const provider_ref& w, const a
   return {};
 }
 
-result<void> ledger::set_batch_capacity(host_ref href, resource_kind k, std::uint64_t total) {
+inline result<void> ledger::set_batch_capacity(host_ref href, resource_kind k, std::uint64_t total) {
   auto* hp = live(href);
-  if (!hp) return no_handle();
+  if (!hp) return ledger_detail::no_handle();
   auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
-  if (kind_index(k) >= K) return fail(errc::invalid_argument, h.where + ": unknown resource kind");
+  if (kind_index(k) >= ledger_detail::K) return fail(errc::invalid_argument, h.where + ": unknown resource kind");
   const auto s = h.slot_at(h.batch(), k);
-  if (s == no_slot) {
+  if (s == ledger_detail::no_slot) {
     any_inventory inv;
     inv.kind = k;
     inv.total = total;
@@ -1270,9 +1268,9 @@ result<void> ledger::set_batch_capacity(host_ref href, resource_kind k, std::uin
   return {};
 }
 
-result<host_view> ledger::view(host_ref href) const {
+inline result<host_view> ledger::view(host_ref href) const {
   auto* hp = live(href);
-  if (!hp) return no_handle();
+  if (!hp) return ledger_detail::no_handle();
   const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
@@ -1313,9 +1311,9 @@ result<host_view> ledger::view(host_ref href) const {
   return v;
 }
 
-result<tenancy_report> ledger::tenancy(host_ref href) const {
+inline result<tenancy_report> ledger::tenancy(host_ref href) const {
   auto* hp = live(href);
-  if (!hp) return no_handle();
+  if (!hp) return ledger_detail::no_handle();
   const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
@@ -1341,9 +1339,9 @@ result<tenancy_report> ledger::tenancy(host_ref href) const {
   return rep;
 }
 
-result<reservation_view> ledger::find(host_ref href, const uuid& consumer) const {
+inline result<reservation_view> ledger::find(host_ref href, const uuid& consumer) const {
   auto* hp = live(href);
-  if (!hp) return no_handle();
+  if (!hp) return ledger_detail::no_handle();
   const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
@@ -1352,9 +1350,9 @@ result<reservation_view> ledger::find(host_ref href, const uuid& consumer) const
   return view_of(h, h.records[*idx]);
 }
 
-result<std::vector<reservation_view>> ledger::reservations(host_ref href) const {
+inline result<std::vector<reservation_view>> ledger::reservations(host_ref href) const {
   auto* hp = live(href);
-  if (!hp) return no_handle();
+  if (!hp) return ledger_detail::no_handle();
   const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
@@ -1365,9 +1363,9 @@ result<std::vector<reservation_view>> ledger::reservations(host_ref href) const 
   return out;
 }
 
-result<void> ledger::audit(host_ref href) const {
+inline result<void> ledger::audit(host_ref href) const {
   auto* hp = live(href);
-  if (!hp) return no_handle();
+  if (!hp) return ledger_detail::no_handle();
   const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
@@ -1383,7 +1381,7 @@ result<void> ledger::audit(host_ref href) const {
       return fail(errc::corrupt, h.where + ": reservation " + r.consumer.to_string() + " is missing from the index");
     r.amounts.for_each([&](resource_kind kind, std::uint64_t n) {
       for (auto s : r.charged[kind_index(kind)]) {
-        if (s == no_slot) break;
+        if (s == ledger_detail::no_slot) break;
         used[static_cast<std::size_t>(s)] += n;
       }
     });
@@ -1391,10 +1389,10 @@ result<void> ledger::audit(host_ref href) const {
       return fail(errc::corrupt, h.where + ": CPU ids " + r.pinned.to_string() + " are pinned twice");
     (r.qos == qos_class::LSE ? lse : lsr) = (r.qos == qos_class::LSE ? lse : lsr) | r.pinned;
     ++refs[0];
-    if (r.cell != no_slot) ++refs[static_cast<std::size_t>(r.cell)];
-    if (r.card != no_slot) ++refs[static_cast<std::size_t>(r.card)];
+    if (r.cell != ledger_detail::no_slot) ++refs[static_cast<std::size_t>(r.cell)];
+    if (r.card != ledger_detail::no_slot) ++refs[static_cast<std::size_t>(r.card)];
     ++host_refs[r.tenant];
-    if (r.cell == no_slot) ++floating[r.tenant];
+    if (r.cell == ledger_detail::no_slot) ++floating[r.tenant];
   }
   if (live_n != h.index.size())
     return fail(errc::corrupt, h.where + ": " + std::to_string(live_n) + " live reservations but the index holds " +
@@ -1410,7 +1408,7 @@ result<void> ledger::audit(host_ref href) const {
                                      std::to_string(static_cast<std::uint64_t>(used[i])));
     if (s.from_pool) {
       const cpuset& scope = s.provider == 0 ? h.all_cpus : h.providers[s.provider].cpus;
-      const auto expect = ((h.lse_cpus | h.lsr_cpus) & scope).size() * mc_per_cpu;
+      const auto expect = ((h.lse_cpus | h.lsr_cpus) & scope).size() * ledger_detail::mc_per_cpu;
       if (expect != s.pinned)
         return fail(errc::corrupt, where_of(h, s.provider) + " cpu: books say pinned " + std::to_string(s.pinned) +
                                        ", CPU ids add up to " + std::to_string(expect));
@@ -1425,7 +1423,7 @@ result<void> ledger::audit(host_ref href) const {
   std::uint32_t present = 0, fl = 0;
   for (std::size_t t = 0; t < h.tenants.size(); ++t) {
     if (h.tenants[t].host_refs != host_refs[t] || h.tenants[t].floating_refs != floating[t])
-      return fail(errc::corrupt, h.where + ": tenant " + detail::quote(h.tenants[t].name) + " counts differ");
+      return fail(errc::corrupt, h.where + ": tenant " + bulkhead::detail::quote(h.tenants[t].name) + " counts differ");
     present += host_refs[t] ? 1 : 0;
     fl += floating[t] ? 1 : 0;
   }

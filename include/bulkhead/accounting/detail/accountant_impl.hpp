@@ -1,11 +1,14 @@
-// The read path put together; contract in bulkhead/accounting/accountant.hpp.
+// bulkhead/accounting/detail/accountant_impl.hpp (internal): the accountant's definitions;
+// the contract is in bulkhead/accounting/accountant.hpp.
+#pragma once
+
 #include "bulkhead/accounting/accountant.hpp"
 
 #include <algorithm>
 
 namespace bulkhead::accounting {
 
-result<accountant> accountant::create(journal& j, accountant_options options) {
+inline result<accountant> accountant::create(journal& j, accountant_options options) {
   accountant a(j, std::move(options));
   std::map<std::pair<std::string, uuid>, std::pair<std::int64_t, incarnation>> latest;
   for (const auto& s : j.series()) {
@@ -23,7 +26,7 @@ result<accountant> accountant::create(journal& j, accountant_options options) {
   return a;
 }
 
-result<std::uint32_t> accountant::journal_id(series_handle h) {
+inline result<std::uint32_t> accountant::journal_id(series_handle h) {
   if (jid_.size() <= h.index) jid_.resize(h.index + 1, -1);
   if (jid_[h.index] >= 0) return static_cast<std::uint32_t>(jid_[h.index]);
   auto id = j_->define(meter_.key(h), meter_.labels(h));
@@ -32,7 +35,7 @@ result<std::uint32_t> accountant::journal_id(series_handle h) {
   return *id;
 }
 
-result<void> accountant::sample(const series_key& key, const instance_labels& labels, mono_time t, wall_time wall,
+inline result<void> accountant::sample(const series_key& key, const instance_labels& labels, mono_time t, wall_time wall,
                                 std::uint64_t value, ingest_report& rep) {
   auto h = meter_.series(key, labels);
   if (!h) return fail(std::move(h.error()));
@@ -53,7 +56,7 @@ result<void> accountant::sample(const series_key& key, const instance_labels& la
   return {};
 }
 
-result<void> accountant::drain_gaps(ingest_report& rep) {
+inline result<void> accountant::drain_gaps(ingest_report& rep) {
   for (const auto& g : meter_.take_gaps()) {
     auto a = j_->append_gap(g);
     if (!a) return fail(std::move(a.error()));
@@ -63,12 +66,12 @@ result<void> accountant::drain_gaps(ingest_report& rep) {
   return {};
 }
 
-result<void> accountant::read_failed(const std::string& source, const uuid& instance, mono_time at,
+inline result<void> accountant::read_failed(const std::string& source, const uuid& instance, mono_time at,
                                      std::string_view reason) {
   return meter_.read_failed(source + opt_.source_suffix, instance, at, reason);
 }
 
-result<ingest_report> accountant::ingest(const host_reading& reading) {
+inline result<ingest_report> accountant::ingest(const host_reading& reading) {
   ingest_report rep;
   mono_time newest{};
   for (const auto& ir : reading.instances) {
@@ -99,7 +102,7 @@ result<ingest_report> accountant::ingest(const host_reading& reading) {
       k.counter = c.name;
       k.width_bits = opt_.width ? opt_.width(c.name) : 64;
       if (auto s = sample(k, labels, u.read_at, u.wall, c.value, rep); !s)
-        return fail(std::move(s.error()).in("instance " + info.id.id.to_string() + " counter " + detail::quote(c.name)));
+        return fail(std::move(s.error()).in("instance " + info.id.id.to_string() + " counter " + bulkhead::detail::quote(c.name)));
     }
     if (opt_.allocation) {
       const auto levels = allocation_of(ir.enforced);
