@@ -15,6 +15,7 @@
 #include "bulkhead/ledger/ledger.hpp"
 
 using namespace bulkhead;
+using namespace bulkhead::ledger;
 using rk = resource_kind;
 
 namespace {
@@ -53,12 +54,12 @@ resource_amounts request() {
 
 // --- bulkhead -------------------------------------------------------------------
 
-std::unique_ptr<ledger> g_ledger;
+std::unique_ptr<bulkhead::ledger::ledger> g_ledger;
 host_ref g_hosts[2];
 
 void setup_bulkhead(const benchmark::State& state) {
   if (state.thread_index() != 0) return;
-  g_ledger = std::make_unique<ledger>();
+  g_ledger = std::make_unique<bulkhead::ledger::ledger>();
   g_hosts[0] = *g_ledger->add_host(spec("h0"));
   g_hosts[1] = *g_ledger->add_host(spec("h1"));
 }
@@ -67,7 +68,7 @@ void setup_bulkhead(const benchmark::State& state) {
 void BM_bulkhead_reserve_release(benchmark::State& state) {
   setup_bulkhead(state);
   reservation_request r;
-  r.consumer = id(static_cast<std::uint64_t>(state.thread_index()) + 1);
+  r.uuid = id(static_cast<std::uint64_t>(state.thread_index()) + 1);
   r.tenant = "tenant-a";
   r.amounts = request();
   for (auto _ : state) {
@@ -77,7 +78,7 @@ void BM_bulkhead_reserve_release(benchmark::State& state) {
       state.SkipWithError(res.error().describe().c_str());
       break;
     }
-    auto rel = g_ledger->release(h, r.consumer);
+    auto rel = g_ledger->release(h, r.uuid);
     benchmark::DoNotOptimize(rel);
   }
   state.SetItemsProcessed(state.iterations());
@@ -161,7 +162,7 @@ BENCHMARK(BM_naive_reserve_release)->Arg(1)->Threads(2)->UseRealTime();
 void BM_bulkhead_view_reserve_release(benchmark::State& state) {
   setup_bulkhead(state);
   reservation_request r;
-  r.consumer = id(100);
+  r.uuid = id(100);
   r.tenant = "tenant-a";
   r.amounts = request();
   for (auto _ : state) {
@@ -172,7 +173,7 @@ void BM_bulkhead_view_reserve_release(benchmark::State& state) {
       state.SkipWithError(res.error().describe().c_str());
       break;
     }
-    benchmark::DoNotOptimize(g_ledger->release(g_hosts[0], r.consumer));
+    benchmark::DoNotOptimize(g_ledger->release(g_hosts[0], r.uuid));
   }
   state.SetItemsProcessed(state.iterations());
 }

@@ -240,6 +240,19 @@ inline constexpr std::uint64_t millicores_per_core = 1000;
   return static_cast<std::uint64_t>(d.count());
 }
 
+// A 128-bit value in decimal (totals that may exceed 64 bits, in JSON and
+// reports).
+[[nodiscard]] inline std::string to_decimal(u128 v) {
+  if (v == 0) return "0";
+  char buf[40];
+  std::size_t n = sizeof buf;
+  while (v != 0) {
+    buf[--n] = static_cast<char>('0' + static_cast<int>(v % 10));
+    v /= 10;
+  }
+  return std::string(buf + n, sizeof buf - n);
+}
+
 // --- limit<T>: a value, or unlimited -----------------------------------------
 // Never a sentinel: "no limit" is its own state, not -1 or 0.
 struct unlimited_t {

@@ -15,7 +15,7 @@
 #include <mutex>
 #include <thread>
 
-#include "bulkhead/detail/rooted_fs.hpp"
+#include "bulkhead/backend/rooted_fs.hpp"
 #include "journal_format.hpp"
 
 namespace bulkhead::accounting {
@@ -219,7 +219,7 @@ result<recovered> recover(const recovery_ctx& c) {
     const auto stored = codec::get_u32(buf.data() + buf.size() - 4);
     if (stored != codec::crc32c(buf.data(), buf.size() - 4)) return bad("CRC mismatch");
     if (codec::get_u64(buf.data() + 16) != seq) return bad("sequence number does not match its name");
-    auto st = rollup::deserialize(std::string_view(buf).substr(checkpoint_header_size, body_len));
+    auto st = rollup::parse(std::string_view(buf).substr(checkpoint_header_size, body_len));
     if (!st) return bad(st.error().describe());
     out.state = std::move(*st);
     out.report.checkpoint_seq = seq;

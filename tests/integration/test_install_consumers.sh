@@ -23,7 +23,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 [ -x "$root/bin/bulkhead-inspect" ] || fail "bulkhead-inspect not installed under $root/bin"
 [ -f "$root/share/man/man1/bulkhead-inspect.1" ] || fail "man page not installed"
 [ -f "$root/share/bulkhead/demo/node.xml" ] || fail "demo host not installed"
-[ -f "$root/include/bulkhead/backend/libvirt.hpp" ] || fail "headers not installed"
+[ -f "$root/include/bulkhead/backend/libvirt/backend.hpp" ] || fail "headers not installed"
 [ -f "$lib/pkgconfig/bulkhead.pc" ] || fail "bulkhead.pc not installed in $lib/pkgconfig"
 man -l "$root/share/man/man1/bulkhead-inspect.1" >/dev/null 2>&1 || command -v man >/dev/null || true
 

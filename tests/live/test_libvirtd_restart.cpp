@@ -1,6 +1,6 @@
 // Live test 3 (issue 7): libvirtd dies and comes back while bulkhead samples.
 //
-// A hosting agent's loop (libvirt_backend::read_all -> accountant::ingest ->
+// A hosting agent's loop (libvirt::backend::read_all -> accountant::ingest ->
 // journal) samples the host every 200 ms while a guest runs. libvirtd is
 // killed (SIGKILL: no goodbye to its clients) and started again the way
 // tests/live/harness.sh starts it (`libvirtd -d`). The guest's QEMU process
@@ -9,7 +9,7 @@
 //  - never crash: every read while the daemon is away is an error value
 //    (the first one writes to the dead socket: SIGPIPE, left at its default
 //    action here as in an agent, must not end the process);
-//  - reconnect by itself (libvirt_backend drops a dead connection and the
+//  - reconnect by itself (libvirt::backend drops a dead connection and the
 //    next call opens a new one) within 2 s of the daemon answering again, as
 //    seen by an independent probe that opens a connection every 20 ms;
 //  - record the gap explicitly: the agent reports each failed read
@@ -241,7 +241,7 @@ TEST_CASE("bulkhead reconnects after libvirtd is killed and restarted, records t
   const auto uid = *uuid::parse(id);
   std::vector<accounting::gap_record> gaps;
   for (const auto& gr : view->totals.gaps())
-    if (gr.instance == uid) gaps.push_back(gr);
+    if (gr.uuid == uid) gaps.push_back(gr);
   REQUIRE(gaps.size() == 1);
   const auto& gap = gaps.front();
   MESSAGE("gap: " << std::chrono::duration_cast<milliseconds>(gap.end - gap.start).count() << " ms, " << gap.failures
@@ -253,7 +253,7 @@ TEST_CASE("bulkhead reconnects after libvirtd is killed and restarted, records t
   // The first delta after the gap covered it, in every series of the guest.
   std::size_t series = 0;
   for (const auto& si : view->totals.series()) {
-    if (si.key.instance != uid) continue;
+    if (si.key.uuid != uid) continue;
     CAPTURE(si.key.counter);
     CHECK(si.gaps_covered == 1);
     ++series;

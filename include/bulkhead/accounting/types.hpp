@@ -94,8 +94,8 @@ inline constexpr std::size_t max_reason_bytes = 1024;  // gap reasons
 
 struct series_key {
   std::string source;   // backend source, unique per boot (see above)
-  uuid instance;
-  incarnation run;
+  bulkhead::uuid uuid;  // the instance
+  bulkhead::incarnation incarnation;
   std::string counter;  // "cpu_time_ns", "disk/vda/read_bytes" (docs/accounting.md)
   std::uint8_t width_bits = 64;  // usage: the counter wraps at 2^width_bits
   series_kind kind = series_kind::usage;
@@ -157,7 +157,7 @@ struct delta {
 // (start, end] is covered by that sample's deltas.
 struct gap_record {
   std::string source;
-  uuid instance;
+  bulkhead::uuid uuid;  // the instance
   mono_time start{};      // the last good sample before the failure (or the first failure when none)
   mono_time end{};        // the first good sample after it
   wall_time wall_end{};   // wall time of `end`

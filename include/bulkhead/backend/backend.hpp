@@ -71,7 +71,7 @@ class BULKHEAD_API backend {
     for (const auto& i : *found) {
       auto r = read(i);
       if (r) out.instances.push_back(std::move(*r));
-      else out.failures.push_back(instance_failure{i.id.id, i.name, std::move(r.error())});
+      else out.failures.push_back(instance_failure{i.id.uuid, i.name, std::move(r.error())});
     }
     return out;
   }

@@ -17,7 +17,7 @@
 #include "bulkhead/api.hpp"
 #include "bulkhead/units.hpp"
 
-namespace bulkhead {
+namespace bulkhead::colocation {
 
 class BULKHEAD_API clock_source {
  public:
@@ -47,4 +47,4 @@ class manual_clock final : public clock_source {
   std::atomic<std::int64_t> ns_;
 };
 
-}  // namespace bulkhead
+}  // namespace bulkhead::colocation

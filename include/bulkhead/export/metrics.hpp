@@ -24,7 +24,7 @@
 #include "bulkhead/error.hpp"
 #include "bulkhead/model/instance.hpp"
 
-namespace bulkhead::metrics_export {
+namespace bulkhead::metrics {
 
 enum class format { openmetrics, prometheus };
 
@@ -45,6 +45,6 @@ struct source {
 // 48772617035 ns -> "48.772617035"; exact, no floating point.
 [[nodiscard]] std::string seconds_text(std::int64_t ns);
 
-}  // namespace bulkhead::metrics_export
+}  // namespace bulkhead::metrics
 
-#include "bulkhead/export/detail/metrics_impl.hpp"  // IWYU pragma: export
+#include "bulkhead/export/detail/metrics_impl.hpp"

@@ -23,7 +23,7 @@
 #include "bulkhead/error.hpp"
 #include "bulkhead/units.hpp"
 
-namespace bulkhead {
+namespace bulkhead::ledger {
 
 class rational {
  public:
@@ -115,4 +115,4 @@ class rational {
   std::uint64_t den_ = 1;
 };
 
-}  // namespace bulkhead
+}  // namespace bulkhead::ledger

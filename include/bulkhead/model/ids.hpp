@@ -86,11 +86,13 @@ struct incarnation {
   friend constexpr auto operator<=>(const incarnation&, const incarnation&) noexcept = default;
 };
 
+// Everywhere in bulkhead an instance's UUID is called `uuid` and its
+// incarnation `incarnation`.
 struct instance_id {
-  uuid id;
+  bulkhead::uuid uuid;
   // None when the instance is not running (a shut-off domain has no
   // incarnation and no counters).
-  std::optional<incarnation> run;
+  std::optional<bulkhead::incarnation> incarnation;
   friend constexpr auto operator<=>(const instance_id&, const instance_id&) noexcept = default;
 };
 

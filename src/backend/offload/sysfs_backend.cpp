@@ -1,18 +1,16 @@
-// The Linux view of offload hardware; contract in bulkhead/backend/offload.hpp,
+// The Linux view of offload hardware; contract in bulkhead/backend/offload/backend.hpp,
 // the files read and where their formats come from in docs/offload.md.
 #include <algorithm>
 #include <map>
 #include <set>
 #include <utility>
 
-#include "bulkhead/backend/offload.hpp"
-#include "bulkhead/detail/rooted_fs.hpp"
+#include "bulkhead/backend/offload/backend.hpp"
+#include "bulkhead/backend/rooted_fs.hpp"
 #include "bulkhead/detail/text.hpp"
 #include "bulkhead/backend/offload/detail/mapping.hpp"
 
-namespace bulkhead {
-
-using namespace offload;
+namespace bulkhead::offload {
 
 namespace {
 
@@ -574,8 +572,8 @@ std::uint64_t fnv1a(std::uint64_t h, std::uint64_t v) {
 
 }  // namespace
 
-struct offload_sysfs_backend::impl {
-  offload_sysfs_options options;
+struct sysfs_backend::impl {
+  sysfs_options options;
   rooted_dir root;
   std::string source;
 
@@ -616,21 +614,21 @@ struct offload_sysfs_backend::impl {
       for (auto v : fns[i]->identity) h = fnv1a(h, v);
     }
     info.state = any ? instance_state::running : instance_state::nostate;
-    info.id = instance_id{b.id, any ? std::optional<incarnation>{incarnation{h}} : std::nullopt};
+    info.id = instance_id{b.uuid, any ? std::optional<incarnation>{incarnation{h}} : std::nullopt};
     // A bare-metal instance has its own board: dedicated CPU and memory.
-    offload::detail::set_modes(info, views, b.isolation == isolation_level::bare_metal);
+    detail::set_modes(info, views, b.isolation == isolation_level::bare_metal);
     return info;
   }
 };
 
-result<std::unique_ptr<offload_sysfs_backend>> offload_sysfs_backend::open(offload_sysfs_options options) {
+result<std::unique_ptr<sysfs_backend>> sysfs_backend::open(sysfs_options options) {
   std::set<std::string> seen;
   std::set<uuid> ids;
   for (const auto& b : options.bindings) {
-    if (!ids.insert(b.id).second)
-      return fail(errc::invalid_argument, "offload bindings: instance " + b.id.to_string() + " is listed twice");
+    if (!ids.insert(b.uuid).second)
+      return fail(errc::invalid_argument, "offload bindings: instance " + b.uuid.to_string() + " is listed twice");
     for (const auto& f : b.functions) {
-      if (auto v = validate_name(f, "bound function"); !v) return fail(std::move(v.error()).in("instance " + b.id.to_string()));
+      if (auto v = validate_name(f, "bound function"); !v) return fail(std::move(v.error()).in("instance " + b.uuid.to_string()));
       if (!seen.insert(f).second)
         return fail(errc::invalid_argument, "offload bindings: function " + bulkhead::detail::quote(f) + " is bound twice");
     }
@@ -639,20 +637,20 @@ result<std::unique_ptr<offload_sysfs_backend>> offload_sysfs_backend::open(offlo
   if (!root) return fail(std::move(root.error()).in("offload sysfs root"));
   auto p = std::make_unique<impl>(impl{std::move(options), std::move(*root), {}});
   p->source = "sysfs:" + p->options.sysfs_root;
-  return std::unique_ptr<offload_sysfs_backend>(new offload_sysfs_backend(std::move(p)));
+  return std::unique_ptr<sysfs_backend>(new sysfs_backend(std::move(p)));
 }
 
-offload_sysfs_backend::offload_sysfs_backend(std::unique_ptr<impl> p) noexcept : p_(std::move(p)) {}
-offload_sysfs_backend::~offload_sysfs_backend() = default;
+sysfs_backend::sysfs_backend(std::unique_ptr<impl> p) noexcept : p_(std::move(p)) {}
+sysfs_backend::~sysfs_backend() = default;
 
-const std::string& offload_sysfs_backend::source() const noexcept { return p_->source; }
+const std::string& sysfs_backend::source() const noexcept { return p_->source; }
 
-result<host_capacity> offload_sysfs_backend::capacity() {
+result<host_capacity> sysfs_backend::capacity() {
   return fail(errc::unsupported, "offload " + p_->source +
                                      ": sysfs does not show the compute boards' CPUs and memory; the card view is in cards()");
 }
 
-result<std::vector<instance_info>> offload_sysfs_backend::discover() {
+result<std::vector<instance_info>> sysfs_backend::discover() {
   auto cards = scanner(p_->root).scan();
   if (!cards) return fail(std::move(cards.error()).in("offload " + p_->source));
   const auto b = p_->bound(*cards);
@@ -661,12 +659,12 @@ result<std::vector<instance_info>> offload_sysfs_backend::discover() {
   return out;
 }
 
-result<instance_reading> offload_sysfs_backend::read(const instance_info& instance) {
+result<instance_reading> sysfs_backend::read(const instance_info& instance) {
   std::size_t bi = p_->options.bindings.size();
   for (std::size_t i = 0; i < p_->options.bindings.size(); ++i)
-    if (p_->options.bindings[i].id == instance.id.id) bi = i;
+    if (p_->options.bindings[i].uuid == instance.id.uuid) bi = i;
   if (bi == p_->options.bindings.size())
-    return fail(errc::not_found, "offload " + p_->source + ": no binding for instance " + instance.id.id.to_string());
+    return fail(errc::not_found, "offload " + p_->source + ": no binding for instance " + instance.id.uuid.to_string());
   const mono_time now = mono_clock::now();
   auto cards = scanner(p_->root).scan();
   if (!cards) return fail(std::move(cards.error()).in("offload " + p_->source));
@@ -680,7 +678,7 @@ result<instance_reading> offload_sysfs_backend::read(const instance_info& instan
   for (std::size_t i = 0; i < fns.size(); ++i) {
     if (!fns[i]) {
       r.partial.push_back(error(errc::not_found, "function " + bulkhead::detail::quote(b.functions[i]) + " bound to instance " +
-                                                     b.id.to_string() + " is not on this host"));
+                                                     b.uuid.to_string() + " is not on this host"));
       continue;
     }
     const auto& f = fns[i]->view;
@@ -688,16 +686,16 @@ result<instance_reading> offload_sysfs_backend::read(const instance_info& instan
     for (const auto& e : f.problems) r.partial.push_back(error(e).in("function " + f.address));
     if (f.type == function_type::virtio_net) {
       // A guest-assigned VF has no host netdev: its MAC is "" (unknown).
-      r.enforced.interfaces.push_back(offload::detail::interface_of(f));
-      auto c = offload::detail::interface_counters_of(f);
+      r.enforced.interfaces.push_back(detail::interface_of(f));
+      auto c = detail::interface_counters_of(f);
       if (c.target.empty()) c.target = f.address;
       r.usage.interfaces.push_back(std::move(c));
     } else {
-      r.enforced.disks.push_back(offload::detail::disk_of(f));
-      r.usage.disks.push_back(offload::detail::disk_counters_of(f));
+      r.enforced.disks.push_back(detail::disk_of(f));
+      r.usage.disks.push_back(detail::disk_counters_of(f));
     }
   }
-  offload::detail::add_unsupported(r.unsupported, views);
+  detail::add_unsupported(r.unsupported, views);
   for (const char* k : {"interfaces[].inbound", "interfaces[].outbound.burst", "interfaces[].outbound.packets",
                         "disks[].total_bytes_sec", "disks[].total_iops_sec", "interfaces[].throttled_packets",
                         "interfaces[].throttled_time", "disks[].throttled_requests", "disks[].throttled_time"})
@@ -705,17 +703,17 @@ result<instance_reading> offload_sysfs_backend::read(const instance_info& instan
   return r;
 }
 
-result<apply_report> offload_sysfs_backend::apply(const instance_info& instance, const quota_spec&) {
+result<apply_report> sysfs_backend::apply(const instance_info& instance, const quota_spec&) {
   return fail(errc::unsupported, "offload " + p_->source + ": the Linux view is read-only (instance " +
-                                     instance.id.id.to_string() + ")");
+                                     instance.id.uuid.to_string() + ")");
 }
 
-result<std::vector<card_view>> offload_sysfs_backend::cards() {
+result<std::vector<card_view>> sysfs_backend::cards() {
   auto cards = scanner(p_->root).scan();
   if (!cards) return fail(std::move(cards.error()).in("offload " + p_->source));
   std::map<std::string, uuid> owner;
   for (const auto& b : p_->options.bindings)
-    for (const auto& f : b.functions) owner[f] = b.id;
+    for (const auto& f : b.functions) owner[f] = b.uuid;
   std::vector<card_view> out;
   for (auto& c : *cards) {
     for (auto& f : c.view.functions)
@@ -725,4 +723,4 @@ result<std::vector<card_view>> offload_sysfs_backend::cards() {
   return out;
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::offload

@@ -8,18 +8,20 @@
 
 namespace bulkhead::accounting {
 
-inline result<accountant> accountant::create(journal& j, accountant_options options) {
-  accountant a(j, std::move(options));
+inline result<accountant> accountant::make(std::shared_ptr<journal> j, accountant_options options) {
+  if (!j) return fail(errc::invalid_argument, "accountant: no journal (a null std::shared_ptr<journal>)");
+  const auto series = j->series();
+  accountant a(std::move(j), std::move(options));
   std::map<std::pair<std::string, uuid>, std::pair<std::int64_t, incarnation>> latest;
-  for (const auto& s : j.series()) {
+  for (const auto& s : series) {
     auto h = a.meter_.series(s.key, s.labels);
     if (!h) return fail(std::move(h.error()).in("resuming series " + std::to_string(s.id) + " from the journal"));
     if (a.jid_.size() <= h->index) a.jid_.resize(h->index + 1, -1);
     a.jid_[h->index] = s.id;
     if (s.has_delta) {
       a.meter_.resume(*h, mono_from_ns(s.last_end), wall_from_ns(s.last_wall_end), s.last_end_value);
-      auto& l = latest[{s.key.source, s.key.instance}];
-      if (s.last_end >= l.first) l = {s.last_end, s.key.run};
+      auto& l = latest[{s.key.source, s.key.uuid}];
+      if (s.last_end >= l.first) l = {s.last_end, s.key.incarnation};
     }
   }
   for (const auto& [k, v] : latest) a.current_[k] = v.second;
@@ -77,32 +79,32 @@ inline result<ingest_report> accountant::ingest(const host_reading& reading) {
   for (const auto& ir : reading.instances) {
     const auto& info = ir.info;
     const std::string source = (info.source.empty() ? reading.source : info.source) + opt_.source_suffix;
-    const auto key = std::make_pair(source, info.id.id);
+    const auto key = std::make_pair(source, info.id.uuid);
     auto cur = current_.find(key);
-    if (!info.id.run) {  // shut off: no counters; its last incarnation is over
+    if (!info.id.incarnation) {  // shut off: no counters; its last incarnation is over
       if (cur != current_.end()) {
-        rep.closed += meter_.close_incarnation(source, info.id.id, cur->second) ? 1 : 0;
+        rep.closed += meter_.close_incarnation(source, info.id.uuid, cur->second) ? 1 : 0;
         current_.erase(cur);
       }
       continue;
     }
-    if (cur != current_.end() && cur->second != *info.id.run) {
-      rep.closed += meter_.close_incarnation(source, info.id.id, cur->second) ? 1 : 0;
+    if (cur != current_.end() && cur->second != *info.id.incarnation) {
+      rep.closed += meter_.close_incarnation(source, info.id.uuid, cur->second) ? 1 : 0;
     }
-    current_[key] = *info.id.run;
+    current_[key] = *info.id.incarnation;
     ++rep.instances;
     instance_labels labels{info.name, info.tenant, info.qos};
     if (!labels.name.empty() && !validate_label(labels.name, "name")) labels.name.clear();  // labels only
     if (labels.tenant && !validate_label(*labels.tenant, "tenant")) labels.tenant.reset();
     const auto& u = ir.usage;
     newest = std::max(newest, u.read_at);
-    series_key k{source, info.id.id, *info.id.run, {}, 64, series_kind::usage};
+    series_key k{source, info.id.uuid, *info.id.incarnation, {}, 64, series_kind::usage};
     flatten(u, scratch_);
     for (const auto& c : scratch_) {
       k.counter = c.name;
       k.width_bits = opt_.width ? opt_.width(c.name) : 64;
       if (auto s = sample(k, labels, u.read_at, u.wall, c.value, rep); !s)
-        return fail(std::move(s.error()).in("instance " + info.id.id.to_string() + " counter " + bulkhead::detail::quote(c.name)));
+        return fail(std::move(s.error()).in("instance " + info.id.uuid.to_string() + " counter " + bulkhead::detail::quote(c.name)));
     }
     if (opt_.allocation) {
       const auto levels = allocation_of(ir.enforced);
@@ -121,9 +123,9 @@ inline result<ingest_report> accountant::ingest(const host_reading& reading) {
   if (!reading.failures.empty()) {
     const mono_time at = newest == mono_time{} ? mono_clock::now() : newest;
     for (const auto& f : reading.failures) {
-      if (!f.id) continue;
+      if (!f.uuid) continue;
       const std::string source = reading.source + opt_.source_suffix;
-      if (auto r = meter_.read_failed(source, *f.id, at, f.why.describe()); !r) return fail(std::move(r.error()));
+      if (auto r = meter_.read_failed(source, *f.uuid, at, f.why.describe()); !r) return fail(std::move(r.error()));
       ++rep.failures;
     }
   }

@@ -18,8 +18,8 @@ inline std::string key_string(const series_key& k) {
   s.reserve(k.source.size() + k.counter.size() + 40);
   s += k.source;
   s += '\0';
-  s.append(reinterpret_cast<const char*>(k.instance.bytes().data()), 16);
-  s.append(reinterpret_cast<const char*>(&k.run.value), sizeof k.run.value);
+  s.append(reinterpret_cast<const char*>(k.uuid.bytes().data()), 16);
+  s.append(reinterpret_cast<const char*>(&k.incarnation.value), sizeof k.incarnation.value);
   s += static_cast<char>(k.width_bits);
   s += static_cast<char>(k.kind);
   s += k.counter;
@@ -93,7 +93,7 @@ inline result<series_handle> meter::series(const series_key& key, const instance
   detail::series_state s;
   s.mask = width_mask(key.width_bits);
   s.kind = key.kind;
-  s.inst = p_->instance_slot(key.source, key.instance);
+  s.inst = p_->instance_slot(key.source, key.uuid);
   p_->instances[s.inst].series.push_back(h);
   p_->series.push_back(s);
   p_->keys.push_back(key);
@@ -207,7 +207,7 @@ inline result<void> meter::read_failed(const std::string& source, const uuid& in
   if (!inst.gap_open) {
     inst.gap_open = true;
     inst.gap.source = source;
-    inst.gap.instance = instance;
+    inst.gap.uuid = instance;
     inst.gap.start = mono_from_ns(inst.last_good == detail::no_time || inst.last_good > an ? an : inst.last_good);
     inst.gap.failures = 0;
     inst.gap.reason = std::move(why);
@@ -222,7 +222,7 @@ inline std::size_t meter::close_incarnation(const std::string& source, const uui
   std::size_t n = 0;
   for (auto h : p_->instances[it->second].series) {
     auto& s = p_->series[h];
-    if (!s.closed && p_->keys[h].run == run) {
+    if (!s.closed && p_->keys[h].incarnation == run) {
       s.closed = true;
       s.totals.closed = true;
       ++n;

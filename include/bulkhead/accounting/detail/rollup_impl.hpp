@@ -21,23 +21,10 @@ inline std::int64_t floor_div(std::int64_t a, std::int64_t b) {
 }
 
 inline std::string series_name(const series_key& k) {
-  return bulkhead::detail::quote(k.counter) + " of " + k.instance.to_string() + " incarnation " + std::to_string(k.run.value) +
+  return bulkhead::detail::quote(k.counter) + " of " + k.uuid.to_string() + " incarnation " + std::to_string(k.incarnation.value) +
          " from " + bulkhead::detail::quote(k.source);
 }
 }  // namespace detail
-
-inline std::string to_decimal(u128 v) {
-  if (v == 0) return "0";
-  char buf[40];
-  int n = 0;
-  while (v != 0) {
-    buf[n++] = static_cast<char>('0' + static_cast<int>(v % 10));
-    v /= 10;
-  }
-  std::string s(static_cast<std::size_t>(n), '0');
-  for (int i = 0; i < n; ++i) s[static_cast<std::size_t>(i)] = buf[n - 1 - i];
-  return s;
-}
 
 inline result<u128> parse_u128(std::string_view s, std::string_view what) {
   if (s.empty()) return fail(errc::parse_error, std::string(what) + ": empty where a number was expected");
@@ -75,8 +62,8 @@ inline rollup& rollup::operator=(const rollup& o) {
 inline std::string rollup::key_string(const series_key& k) {
   std::string s = k.source;
   s += '\0';
-  s.append(reinterpret_cast<const char*>(k.instance.bytes().data()), 16);
-  s.append(reinterpret_cast<const char*>(&k.run.value), sizeof k.run.value);
+  s.append(reinterpret_cast<const char*>(k.uuid.bytes().data()), 16);
+  s.append(reinterpret_cast<const char*>(&k.incarnation.value), sizeof k.incarnation.value);
   s += static_cast<char>(k.width_bits);
   s += static_cast<char>(k.kind);
   s += k.counter;
@@ -110,7 +97,7 @@ inline result<std::uint32_t> rollup::define(const series_key& key, const instanc
   s.labels = labels;
   s.cls = classify(key.counter, key.kind);
   series_.push_back(std::move(s));
-  const auto inst = instance_index(key.instance);
+  const auto inst = instance_index(key.uuid);
   instances_[inst].latest_series = id;
   series_inst_.push_back(inst);
   cache_.emplace_back();
@@ -223,20 +210,20 @@ inline bool operator==(const rollup& a, const rollup& b) {
   if (a.series_ != b.series_ || a.gaps_ != b.gaps_) return false;
   const auto norm = [](const rollup& r) {
     std::map<std::pair<uuid, std::int64_t>, accounted_totals> m;
-    for (const auto& [k, t] : r.hours_) m[{r.instances_[k.inst].id, k.hour}] = t;
+    for (const auto& [k, t] : r.hours_) m[{r.instances_[k.inst].uuid, k.hour}] = t;
     return m;
   };
   return norm(a) == norm(b);
 }
 
 inline bool rollup::has_gap(const gap_record& g) const {
-  return gap_ix_.count({g.source, g.instance, ns_of(g.start), ns_of(g.end)}) != 0;
+  return gap_ix_.count({g.source, g.uuid, ns_of(g.start), ns_of(g.end)}) != 0;
 }
 
 inline bool rollup::apply_gap(const gap_record& g) {
-  if (!gap_ix_.emplace(g.source, g.instance, ns_of(g.start), ns_of(g.end)).second) return false;
+  if (!gap_ix_.emplace(g.source, g.uuid, ns_of(g.start), ns_of(g.end)).second) return false;
   gaps_.push_back(g);
-  const auto inst = instance_index(g.instance);
+  const auto inst = instance_index(g.uuid);
   ++instances_[inst].gaps;
   ++hours_[hour_key{inst, detail::floor_div(ns_of(g.wall_end) - 1, detail::hour_ns) * 3600}].gaps;
   return true;
@@ -256,12 +243,12 @@ inline void add_series(accounted_totals& t, const series_info& s) {
 inline std::vector<incarnation_totals> rollup::by_incarnation() const {
   std::map<std::tuple<uuid, std::string, std::uint64_t>, incarnation_totals> m;
   for (const auto& s : series_) {
-    auto [it, fresh] = m.try_emplace({s.key.instance, s.key.source, s.key.run.value});
+    auto [it, fresh] = m.try_emplace({s.key.uuid, s.key.source, s.key.incarnation.value});
     auto& t = it->second;
     if (fresh) {
       t.source = s.key.source;
-      t.instance = s.key.instance;
-      t.run = s.key.run;
+      t.uuid = s.key.uuid;
+      t.incarnation = s.key.incarnation;
       t.labels = s.labels;
     }
     detail::add_series(t.totals, s);
@@ -272,7 +259,7 @@ inline std::vector<incarnation_totals> rollup::by_incarnation() const {
   }
   for (const auto& g : gaps_)
     for (auto& [k, t] : m)
-      if (t.instance == g.instance && t.source == g.source && t.last_end != 0 && ns_of(g.end) > t.first_start &&
+      if (t.uuid == g.uuid && t.source == g.source && t.last_end != 0 && ns_of(g.end) > t.first_start &&
           ns_of(g.start) < t.last_end)
         ++t.totals.gaps;
   std::vector<incarnation_totals> out;
@@ -285,7 +272,7 @@ inline std::vector<instance_totals> rollup::by_instance() const {
   std::vector<instance_totals> out(instances_.size());
   std::vector<std::set<std::pair<std::string, std::uint64_t>>> runs(instances_.size());
   for (std::size_t i = 0; i < instances_.size(); ++i) {
-    out[i].instance = instances_[i].id;
+    out[i].uuid = instances_[i].uuid;
     if (!series_.empty() && series_inst_[instances_[i].latest_series] == i)
       out[i].labels = series_[instances_[i].latest_series].labels;
     out[i].totals.gaps = instances_[i].gaps;
@@ -293,16 +280,16 @@ inline std::vector<instance_totals> rollup::by_instance() const {
   for (const auto& s : series_) {
     const auto i = series_inst_[s.id];
     detail::add_series(out[i].totals, s);
-    runs[i].emplace(s.key.source, s.key.run.value);
+    runs[i].emplace(s.key.source, s.key.incarnation.value);
   }
   for (std::size_t i = 0; i < out.size(); ++i) out[i].incarnations = runs[i].size();
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.instance < b.instance; });
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.uuid < b.uuid; });
   return out;
 }
 
 inline std::optional<instance_totals> rollup::instance(const uuid& id) const {
   for (auto& t : by_instance())
-    if (t.instance == id) return t;
+    if (t.uuid == id) return t;
   return std::nullopt;
 }
 
@@ -347,7 +334,7 @@ inline std::vector<hour_totals> rollup::by_instance_hour(const uuid& id) const {
 inline std::map<std::string, u128> rollup::by_counter(const uuid& id) const {
   std::map<std::string, u128> m;
   for (const auto& s : series_)
-    if (s.key.instance == id) m[s.key.counter] += s.total;
+    if (s.key.uuid == id) m[s.key.counter] += s.total;
   return m;
 }
 
@@ -386,8 +373,8 @@ inline void rollup::serialize(std::string& out) const {
   w.var(series_.size());
   for (const auto& s : series_) {
     w.str(s.key.source);
-    checkpoint_put_uuid(w, s.key.instance);
-    w.var(s.key.run.value);
+    checkpoint_put_uuid(w, s.key.uuid);
+    w.var(s.key.incarnation.value);
     w.str(s.key.counter);
     w.u8(s.key.width_bits);
     w.u8(static_cast<std::uint8_t>(s.key.kind));
@@ -409,7 +396,7 @@ inline void rollup::serialize(std::string& out) const {
   w.var(gaps_.size());
   for (const auto& g : gaps_) {
     w.str(g.source);
-    checkpoint_put_uuid(w, g.instance);
+    checkpoint_put_uuid(w, g.uuid);
     w.svar(ns_of(g.start));
     w.svar(ns_of(g.end));
     w.svar(ns_of(g.wall_end));
@@ -418,13 +405,13 @@ inline void rollup::serialize(std::string& out) const {
   }
   w.var(hours_.size());
   for (const auto& [k, t] : hours_) {
-    checkpoint_put_uuid(w, instances_[k.inst].id);
+    checkpoint_put_uuid(w, instances_[k.inst].uuid);
     w.svar(k.hour);
     checkpoint_put_totals(w, t);
   }
 }
 
-inline result<rollup> rollup::deserialize(std::string_view in) {
+inline result<rollup> rollup::parse(std::string_view in) {
   detail::reader r{in.data(), in.data() + in.size()};
   rollup out;
   const auto bad = [](std::string what) { return fail(errc::corrupt, "checkpoint body: " + what); };
@@ -434,8 +421,8 @@ inline result<rollup> rollup::deserialize(std::string_view in) {
     series_key k;
     instance_labels l;
     k.source = r.str(max_label_bytes);
-    k.instance = checkpoint_get_uuid(r);
-    k.run.value = r.var();
+    k.uuid = checkpoint_get_uuid(r);
+    k.incarnation.value = r.var();
     k.counter = r.str(max_label_bytes);
     k.width_bits = r.u8();
     k.kind = static_cast<series_kind>(r.u8());
@@ -467,7 +454,7 @@ inline result<rollup> rollup::deserialize(std::string_view in) {
   for (std::uint64_t i = 0; i < ng; ++i) {
     gap_record g;
     g.source = r.str(max_label_bytes);
-    g.instance = checkpoint_get_uuid(r);
+    g.uuid = checkpoint_get_uuid(r);
     g.start = mono_from_ns(r.svar());
     g.end = mono_from_ns(r.svar());
     g.wall_end = wall_from_ns(r.svar());

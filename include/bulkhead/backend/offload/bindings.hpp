@@ -1,6 +1,6 @@
 // bulkhead/backend/offload/bindings.hpp: which functions make up which
-// instance, for the sysfs reader (offload_sysfs_binding in
-// bulkhead/backend/offload.hpp), from JSON text the caller hands in:
+// instance, for the sysfs reader (sysfs_binding in
+// bulkhead/backend/offload/backend.hpp), from JSON text the caller hands in:
 //   {"instances": [{"uuid", "name", "isolation", "tenant", "qos_class",
 //                   "functions": [...]}]}
 // Strict as the card description (docs/offload.md): unknown keys, wrong
@@ -15,13 +15,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bulkhead/backend/offload.hpp"
+#include "bulkhead/backend/offload/backend.hpp"
 #include "bulkhead/detail/text.hpp"
 #include "bulkhead/model/enums.hpp"
 
-namespace bulkhead {
+namespace bulkhead::offload {
 
-[[nodiscard]] inline result<std::vector<offload_sysfs_binding>> parse_sysfs_bindings(std::string_view json_text) {
+[[nodiscard]] inline result<std::vector<sysfs_binding>> parse_sysfs_bindings(std::string_view json_text) {
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(json_text.begin(), json_text.end());
@@ -34,12 +34,12 @@ namespace bulkhead {
     if (k != "instances") return bad("unknown key " + bulkhead::detail::quote(k) + " (known: instances)");
   auto it = doc.find("instances");
   if (it == doc.end() || !it->is_array()) return bad("instances: expected an array");
-  std::vector<offload_sysfs_binding> out;
+  std::vector<sysfs_binding> out;
   for (std::size_t i = 0; i < it->size(); ++i) {
     const std::string p = "instances[" + std::to_string(i) + "]";
     const auto& o = (*it)[i];
     if (!o.is_object()) return bad(p + ": expected an object");
-    offload_sysfs_binding b;
+    sysfs_binding b;
     for (const auto& [k, v] : o.items()) {
       if (k == "uuid" || k == "name" || k == "isolation" || k == "tenant" || k == "qos_class") {
         if (!v.is_string()) return bad(p + "." + k + ": expected a string");
@@ -48,7 +48,7 @@ namespace bulkhead {
         if (k == "uuid") {
           auto u = uuid::parse(s);
           if (!u) return fail(std::move(u.error()).in("offload bindings: " + p + ".uuid"));
-          b.id = *u;
+          b.uuid = *u;
         } else if (k == "name") {
           b.name = s;
         } else if (k == "isolation") {
@@ -74,10 +74,10 @@ namespace bulkhead {
         return bad(p + ": unknown key " + bulkhead::detail::quote(k) + " (known: uuid, name, isolation, tenant, qos_class, functions)");
       }
     }
-    if (b.id.is_nil()) return bad(p + ".uuid: missing");
+    if (b.uuid.is_nil()) return bad(p + ".uuid: missing");
     out.push_back(std::move(b));
   }
   return out;
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::offload

@@ -9,9 +9,9 @@
 
 #include "bulkhead/detail/text.hpp"
 
-namespace bulkhead {
+namespace bulkhead::colocation {
 
-namespace colocation_detail {
+namespace detail {
 using namespace std::chrono;
 
 inline std::optional<int> digits(std::string_view s, std::size_t at, std::size_t n) {
@@ -27,7 +27,7 @@ inline std::optional<int> digits(std::string_view s, std::size_t at, std::size_t
 inline wall_time to_wall(sys_seconds s) { return wall_time{duration_cast<nanoseconds>(s.time_since_epoch())}; }
 inline sys_seconds to_sys_floor(wall_time t) { return sys_seconds{floor<seconds>(t.time_since_epoch())}; }
 
-}  // namespace colocation_detail
+}  // namespace detail
 
 inline result<wall_time> parse_rfc3339(std::string_view text) {
   const auto s = bulkhead::detail::trim(text);
@@ -36,8 +36,8 @@ inline result<wall_time> parse_rfc3339(std::string_view text) {
   };
   // YYYY-MM-DDTHH:MM:SS
   if (s.size() < 20) return bad("too short; expected e.g. 2026-11-11T00:00:00+08:00");
-  const auto y = colocation_detail::digits(s, 0, 4), mo = colocation_detail::digits(s, 5, 2), d = colocation_detail::digits(s, 8, 2), h = colocation_detail::digits(s, 11, 2), mi = colocation_detail::digits(s, 14, 2),
-             se = colocation_detail::digits(s, 17, 2);
+  const auto y = detail::digits(s, 0, 4), mo = detail::digits(s, 5, 2), d = detail::digits(s, 8, 2), h = detail::digits(s, 11, 2), mi = detail::digits(s, 14, 2),
+             se = detail::digits(s, 17, 2);
   if (!y || s[4] != '-' || !mo || s[7] != '-' || !d) return bad("date is not YYYY-MM-DD");
   if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return bad("expected 'T' between date and time");
   if (!h || s[13] != ':' || !mi || s[16] != ':' || !se) return bad("time is not HH:MM:SS");
@@ -64,7 +64,7 @@ inline result<wall_time> parse_rfc3339(std::string_view text) {
   if (s[p] == 'Z' || s[p] == 'z') {
     ++p;
   } else if (s[p] == '+' || s[p] == '-') {
-    const auto oh = colocation_detail::digits(s, p + 1, 2), om = colocation_detail::digits(s, p + 4, 2);
+    const auto oh = detail::digits(s, p + 1, 2), om = detail::digits(s, p + 4, 2);
     if (!oh || p + 3 >= s.size() || s[p + 3] != ':' || !om) return bad("offset is not +HH:MM");
     if (*oh > 23 || *om > 59) return bad("offset out of range");
     off = (s[p] == '-' ? -1 : 1) * (*oh * 3600 + *om * 60);
@@ -106,18 +106,18 @@ inline result<seconds> parse_time_of_day(std::string_view text) {
     return fail(errc::parse_error, "time of day " + bulkhead::detail::quote(text) + ": expected HH:MM or HH:MM:SS, 00:00 to 23:59:59");
   };
   if (s.size() != 5 && s.size() != 8) return bad();
-  const auto h = colocation_detail::digits(s, 0, 2), m = colocation_detail::digits(s, 3, 2);
+  const auto h = detail::digits(s, 0, 2), m = detail::digits(s, 3, 2);
   if (!h || s[2] != ':' || !m || *h > 23 || *m > 59) return bad();
   int sec = 0;
   if (s.size() == 8) {
-    const auto x = colocation_detail::digits(s, 6, 2);
+    const auto x = detail::digits(s, 6, 2);
     if (s[5] != ':' || !x || *x > 59) return bad();
     sec = *x;
   }
   return seconds{*h * 3600 + *m * 60 + sec};
 }
 
-inline std::vector<window_occurrence> daily_occurrences(const std::string& name, const daily_window& w, const rational& f,
+inline std::vector<window_occurrence> daily_occurrences(const std::string& name, const daily_window& w, const ledger::rational& f,
                                                  std::chrono::local_days first_day, std::chrono::local_days last_day) {
   std::vector<window_occurrence> out;
   for (auto d = first_day; d <= last_day; d += std::chrono::days{1}) {
@@ -125,12 +125,12 @@ inline std::vector<window_occurrence> daily_occurrences(const std::string& name,
     const auto end_day = w.end > w.start ? d : d + std::chrono::days{1};
     const auto end = w.zone->first_instant_at_or_after(local_seconds{end_day.time_since_epoch()} + w.end);
     if (end <= start) continue;  // both ends inside one skipped hour
-    out.push_back({name, colocation_detail::to_wall(start), colocation_detail::to_wall(end), f});
+    out.push_back({name, detail::to_wall(start), detail::to_wall(end), f});
   }
   return out;
 }
 
-inline result<void> peak_calendar::check_new(const std::string& name, const rational& f) const {
+inline result<void> peak_calendar::check_new(const std::string& name, const ledger::rational& f) const {
   if (name.empty() || name.size() > 64)
     return fail(errc::invalid_argument, "peak window name " + bulkhead::detail::quote(name) + ": must be 1..64 characters");
   for (char c : name)
@@ -138,13 +138,13 @@ inline result<void> peak_calendar::check_new(const std::string& name, const rati
       return fail(errc::invalid_argument, "peak window name " + bulkhead::detail::quote(name) + ": printable ASCII only");
   for (const auto& w : windows_)
     if (w.name == name) return fail(errc::already_exists, "peak window " + bulkhead::detail::quote(name) + " is already in the calendar");
-  if (f > rational::whole(1))
+  if (f > ledger::rational::whole(1))
     return fail(errc::out_of_range, "peak window " + bulkhead::detail::quote(name) + ": be_fraction " + f.to_string() +
                                         " is above 1");
   return {};
 }
 
-inline result<void> peak_calendar::add_absolute(std::string name, wall_time start, wall_time end, rational be_fraction) {
+inline result<void> peak_calendar::add_absolute(std::string name, wall_time start, wall_time end, ledger::rational be_fraction) {
   if (auto r = check_new(name, be_fraction); !r) return r;
   if (end <= start)
     return fail(errc::invalid_argument, "peak window " + bulkhead::detail::quote(name) + ": end " + format_rfc3339(end) +
@@ -154,7 +154,7 @@ inline result<void> peak_calendar::add_absolute(std::string name, wall_time star
 }
 
 inline result<void> peak_calendar::add_absolute(std::string name, std::string_view start_rfc3339, std::string_view end_rfc3339,
-                                         rational be_fraction) {
+                                         ledger::rational be_fraction) {
   auto s = parse_rfc3339(start_rfc3339);
   if (!s) return fail(std::move(s.error()).in("peak window " + bulkhead::detail::quote(name) + " start"));
   auto e = parse_rfc3339(end_rfc3339);
@@ -164,7 +164,7 @@ inline result<void> peak_calendar::add_absolute(std::string name, std::string_vi
 
 inline result<void> peak_calendar::add_daily(std::string name, std::shared_ptr<const time_zone> zone,
                                       std::string_view start_time_of_day, std::string_view end_time_of_day,
-                                      rational be_fraction) {
+                                      ledger::rational be_fraction) {
   if (auto r = check_new(name, be_fraction); !r) return r;
   if (!zone) return fail(errc::invalid_argument, "peak window " + bulkhead::detail::quote(name) + ": no time zone");
   auto s = parse_time_of_day(start_time_of_day);
@@ -179,7 +179,7 @@ inline result<void> peak_calendar::add_daily(std::string name, std::shared_ptr<c
   return {};
 }
 
-namespace colocation_detail {
+namespace detail {
 // Occurrences of w that may contain or follow t closely: local start days
 // from the day before t's local day to `ahead` days after.
 inline std::vector<window_occurrence> around(const peak_window& w, wall_time t, int ahead) {
@@ -188,12 +188,12 @@ inline std::vector<window_occurrence> around(const peak_window& w, wall_time t, 
   const auto local_day = floor<days>(d.zone->to_local(to_sys_floor(t)));
   return daily_occurrences(w.name, d, w.be_fraction, local_day - days{1}, local_day + days{ahead});
 }
-}  // namespace colocation_detail
+}  // namespace detail
 
 inline std::optional<window_occurrence> peak_calendar::active_at(wall_time t) const {
   std::optional<window_occurrence> best;
   for (const auto& w : windows_)
-    for (auto& o : colocation_detail::around(w, t, 0)) {
+    for (auto& o : detail::around(w, t, 0)) {
       if (!(o.start <= t && t < o.end)) continue;
       if (!best || o.be_fraction < best->be_fraction || (o.be_fraction == best->be_fraction && o.end > best->end))
         best = std::move(o);
@@ -207,7 +207,7 @@ inline std::optional<wall_time> peak_calendar::next_change_after(wall_time t) co
     if (x > t && (!best || x < *best)) best = x;
   };
   for (const auto& w : windows_)
-    for (const auto& o : colocation_detail::around(w, t, 2)) {
+    for (const auto& o : detail::around(w, t, 2)) {
       consider(o.start);
       consider(o.end);
     }
@@ -223,8 +223,8 @@ inline std::vector<window_occurrence> peak_calendar::occurrences(wall_time from,
       continue;
     }
     const auto& d = std::get<daily_window>(w.when);
-    const auto first = std::chrono::floor<std::chrono::days>(d.zone->to_local(colocation_detail::to_sys_floor(from))) - std::chrono::days{1};
-    auto last = std::chrono::floor<std::chrono::days>(d.zone->to_local(colocation_detail::to_sys_floor(to))) + std::chrono::days{1};
+    const auto first = std::chrono::floor<std::chrono::days>(d.zone->to_local(detail::to_sys_floor(from))) - std::chrono::days{1};
+    auto last = std::chrono::floor<std::chrono::days>(d.zone->to_local(detail::to_sys_floor(to))) + std::chrono::days{1};
     if (last - first > std::chrono::days{max_enumerated_days}) last = first + std::chrono::days{max_enumerated_days};
     for (auto& o : daily_occurrences(w.name, d, w.be_fraction, first, last))
       if (o.start < to && o.end > from) out.push_back(std::move(o));
@@ -235,4 +235,4 @@ inline std::vector<window_occurrence> peak_calendar::occurrences(wall_time from,
   return out;
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::colocation

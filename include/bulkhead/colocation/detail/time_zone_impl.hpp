@@ -21,9 +21,9 @@
 
 #include "bulkhead/detail/text.hpp"
 
-namespace bulkhead {
+namespace bulkhead::colocation {
 
-namespace colocation_detail {
+namespace detail {
 
 using namespace std::chrono;
 
@@ -216,7 +216,7 @@ inline std::int64_t rule_day(const time_zone::rule_date& r, int y) {
   return jan1.time_since_epoch().count();
 }
 
-}  // namespace colocation_detail
+}  // namespace detail
 
 inline result<void> validate_zone_name(std::string_view name) {
   const auto bad = [&](std::string why) {
@@ -232,7 +232,7 @@ inline result<void> validate_zone_name(std::string_view name) {
     else if (c == "." || c == "..") why = "component " + bulkhead::detail::quote(c) + " is not allowed";
     else
       for (char ch : c)
-        if (!(colocation_detail::is_alpha(ch) || colocation_detail::is_digit(ch) || ch == '_' || ch == '-' || ch == '+' || ch == '.')) {
+        if (!(detail::is_alpha(ch) || detail::is_digit(ch) || ch == '_' || ch == '-' || ch == '+' || ch == '.')) {
           why = "character " + bulkhead::detail::quote(std::string_view(&ch, 1)) + " is not allowed";
           break;
         }
@@ -241,20 +241,20 @@ inline result<void> validate_zone_name(std::string_view name) {
   return {};
 }
 
-inline result<time_zone::posix_rule> parse_posix_tz(std::string_view text) { return colocation_detail::tz_parser(text).run(); }
+inline result<time_zone::posix_rule> parse_posix_tz(std::string_view text) { return detail::tz_parser(text).run(); }
 
-inline result<time_zone> time_zone::from_tzif(std::string name, std::string_view bytes) {
+inline result<time_zone> time_zone::parse(std::string name, std::string_view bytes) {
   const auto bad = [&](std::string why) {
     return fail(errc::parse_error, "TZif " + bulkhead::detail::quote(name) + ": " + std::move(why));
   };
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
   const std::size_t n = bytes.size();
-  const auto header = [&](std::size_t at, colocation_detail::counts& c, char& version) -> std::optional<std::string> {
+  const auto header = [&](std::size_t at, detail::counts& c, char& version) -> std::optional<std::string> {
     if (n < at + 44) return "truncated header (need 44 bytes at offset " + std::to_string(at) + ")";
     if (bytes.substr(at, 4) != "TZif") return "no 'TZif' magic at offset " + std::to_string(at);
     version = bytes[at + 4];
     if (version != 0 && (version < '2' || version > '9')) return "unknown version byte";
-    c = {colocation_detail::be32(b + at + 20), colocation_detail::be32(b + at + 24), colocation_detail::be32(b + at + 28), colocation_detail::be32(b + at + 32), colocation_detail::be32(b + at + 36), colocation_detail::be32(b + at + 40)};
+    c = {detail::be32(b + at + 20), detail::be32(b + at + 24), detail::be32(b + at + 28), detail::be32(b + at + 32), detail::be32(b + at + 36), detail::be32(b + at + 40)};
     if (c.type == 0) return "typecnt is 0";
     if (c.chars == 0) return "charcnt is 0";
     if (c.isut != 0 && c.isut != c.type) return "isutcnt is neither 0 nor typecnt";
@@ -262,16 +262,16 @@ inline result<time_zone> time_zone::from_tzif(std::string name, std::string_view
     if (c.type > 256) return "typecnt above 256";
     return std::nullopt;
   };
-  const auto block_size = [](const colocation_detail::counts& c, std::uint64_t tsize) -> std::uint64_t {
+  const auto block_size = [](const detail::counts& c, std::uint64_t tsize) -> std::uint64_t {
     return std::uint64_t{c.time} * tsize + c.time + std::uint64_t{c.type} * 6 + c.chars + std::uint64_t{c.leap} * (tsize + 4) +
            c.isstd + c.isut;
   };
 
-  colocation_detail::counts c1{};
+  detail::counts c1{};
   char v1 = 0;
   if (auto e = header(0, c1, v1)) return bad(*e);
   std::size_t at = 44;
-  colocation_detail::counts c = c1;
+  detail::counts c = c1;
   std::uint64_t tsize = 4;
   const std::uint64_t s1 = block_size(c1, 4);
   if (s1 > n - 44) return bad("truncated version 1 data block");
@@ -290,8 +290,8 @@ inline result<time_zone> time_zone::from_tzif(std::string name, std::string_view
   const unsigned char* p = b + at;
   z.times_.reserve(c.time);
   for (std::uint32_t i = 0; i < c.time; ++i) {
-    const std::int64_t t = tsize == 8 ? static_cast<std::int64_t>(colocation_detail::be64(p + i * 8))
-                                      : static_cast<std::int64_t>(static_cast<std::int32_t>(colocation_detail::be32(p + i * 4)));
+    const std::int64_t t = tsize == 8 ? static_cast<std::int64_t>(detail::be64(p + i * 8))
+                                      : static_cast<std::int64_t>(static_cast<std::int32_t>(detail::be32(p + i * 4)));
     if (!z.times_.empty() && t <= z.times_.back()) return bad("transition times are not strictly ascending");
     z.times_.push_back(t);
   }
@@ -305,7 +305,7 @@ inline result<time_zone> time_zone::from_tzif(std::string name, std::string_view
   const std::string_view chars(reinterpret_cast<const char*>(p), c.chars);
   for (std::uint32_t i = 0; i < c.type; ++i) {
     type t;
-    const auto raw = static_cast<std::int32_t>(colocation_detail::be32(tp + i * 6));
+    const auto raw = static_cast<std::int32_t>(detail::be32(tp + i * 6));
     if (raw == std::numeric_limits<std::int32_t>::min()) return bad("utoff -2^31 is not allowed");
     t.utoff = raw;
     if (tp[i * 6 + 4] > 1) return bad("isdst is neither 0 nor 1");
@@ -336,8 +336,8 @@ inline result<time_zone> time_zone::from_tzif(std::string name, std::string_view
 inline void time_zone::rule_transitions(int y, std::vector<std::pair<std::int64_t, bool>>& out) const {
   if (!rule_ || !rule_->dst_type) return;
   const auto& r = *rule_;
-  const std::int64_t start = colocation_detail::rule_day(r.start, y) * colocation_detail::day_s + r.start.time - r.std_type.utoff;
-  const std::int64_t end = colocation_detail::rule_day(r.end, y) * colocation_detail::day_s + r.end.time - r.dst_type->utoff;
+  const std::int64_t start = detail::rule_day(r.start, y) * detail::day_s + r.start.time - r.std_type.utoff;
+  const std::int64_t end = detail::rule_day(r.end, y) * detail::day_s + r.end.time - r.dst_type->utoff;
   out.emplace_back(start, true);
   out.emplace_back(end, false);
 }
@@ -353,7 +353,7 @@ inline time_zone::type time_zone::type_at(std::int64_t t) const {
   if (!r.dst_type) return r.std_type;
   std::vector<std::pair<std::int64_t, bool>> tr;
   tr.reserve(6);
-  const int y = colocation_detail::year_of(t);
+  const int y = detail::year_of(t);
   for (int yy = y - 1; yy <= y + 1; ++yy) rule_transitions(yy, tr);
   std::sort(tr.begin(), tr.end());
   bool dst = false;
@@ -386,7 +386,7 @@ inline std::vector<sys_seconds> time_zone::transitions(sys_seconds from, sys_sec
   if (rule_ && rule_->dst_type && (times_.empty() || hi > times_.back())) {
     std::vector<std::pair<std::int64_t, bool>> tr;
     const std::int64_t base = times_.empty() ? lo : std::max(lo, times_.back());
-    for (int y = colocation_detail::year_of(base) - 1; y <= colocation_detail::year_of(hi) + 1; ++y) rule_transitions(y, tr);
+    for (int y = detail::year_of(base) - 1; y <= detail::year_of(hi) + 1; ++y) rule_transitions(y, tr);
     for (const auto& [at, d] : tr)
       if (at >= lo && at < hi) cand.push_back(at);
   }
@@ -402,7 +402,7 @@ inline std::vector<sys_seconds> time_zone::transitions(sys_seconds from, sys_sec
 
 inline sys_seconds time_zone::first_instant_at_or_after(local_seconds local) const {
   const std::int64_t L = local.time_since_epoch().count();
-  const std::int64_t lo = L - 2 * colocation_detail::day_s, hi = L + 2 * colocation_detail::day_s;
+  const std::int64_t lo = L - 2 * detail::day_s, hi = L + 2 * detail::day_s;
   const auto tr = transitions(sys_seconds{seconds{lo}}, sys_seconds{seconds{hi}});
   std::int64_t a = lo;
   for (std::size_t i = 0; i <= tr.size(); ++i) {
@@ -415,4 +415,4 @@ inline sys_seconds time_zone::first_instant_at_or_after(local_seconds local) con
   return sys_seconds{seconds{L - type_at(L).utoff}};
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::colocation

@@ -1,16 +1,16 @@
-// bulkhead/export/detail/json_impl.hpp (internal): the JSON export's definitions;
-// the contract is in bulkhead/export/json.hpp.
+// bulkhead/export/detail/json_impl.hpp (internal): the definitions of the
+// inspect-JSON forms; the contract is in bulkhead/export/json.hpp.
 #pragma once
 
 #include "bulkhead/export/json.hpp"
 
 #include <algorithm>
 
-namespace bulkhead::json_export {
+namespace bulkhead {
 
-using nlohmann::json;
+namespace detail::inspect_json {
 
-namespace detail {
+using json = nlohmann::json;
 
 template <class Q>
 json q(const knob<Q>& k) {
@@ -59,92 +59,85 @@ inline void direction(json& out, const char* dir, const knob<direction_bandwidth
   out[p + "_packets_sec"] = d && d->packets && d->packets->is_bounded() ? json(d->packets->value().count()) : json(nullptr);
 }
 
-}  // namespace detail
+}  // namespace detail::inspect_json
 
-inline std::string u128_string(u128 v) {
-  if (v == 0) return "0";
-  std::string s;
-  while (v) {
-    s += static_cast<char>('0' + static_cast<int>(v % 10));
-    v /= 10;
-  }
-  std::reverse(s.begin(), s.end());
-  return s;
+inline void to_json(nlohmann::json& j, const error& e) {
+  j = nlohmann::json{{"code", to_string(e.code())}, {"message", e.describe()}};
 }
 
-inline json error_object(const error& e) { return json{{"code", to_string(e.code())}, {"message", e.describe()}}; }
-
-inline json host(const host_capacity& h) {
+inline void to_json(nlohmann::json& j, const host_capacity& h) {
+  using json = nlohmann::json;
   json cells = json::array();
-  for (const auto& c : h.numa) cells.push_back({{"id", c.id}, {"cpus", detail::ids(c.cpus)}, {"memory_bytes", c.memory.count()}});
-  return json{{"cpus", h.cpus},
+  for (const auto& c : h.numa) cells.push_back({{"id", c.id}, {"cpus", detail::inspect_json::ids(c.cpus)}, {"memory_bytes", c.memory.count()}});
+  j = json{{"cpus", h.cpus},
               {"memory_bytes", h.memory.count()},
               {"numa_nodes", std::move(cells)},
               {"numa_derived", h.numa_derived},
               {"sockets", h.sockets},
               {"cores_per_socket", h.cores_per_socket},
               {"threads_per_core", h.threads_per_core},
-              {"mhz", detail::opt(h.mhz)},
+              {"mhz", detail::inspect_json::opt(h.mhz)},
               {"cpu_model", h.cpu_model}};
 }
 
-inline json quota(const quota_spec& s) {
+inline void to_json(nlohmann::json& j, const quota_spec& s) {
+  using json = nlohmann::json;
   json o;
   const auto& c = s.cpu;
-  o["vcpus"] = detail::opt(c.vcpus);
-  o["max_vcpus"] = detail::opt(c.max_vcpus);
-  o["cpu_request_millicores"] = detail::q(c.request);
-  o["cpu_shares"] = detail::opt(c.shares);
-  o["cpu_weight"] = detail::opt(c.weight);
-  o["cpu_period_us"] = detail::us(c.period);
-  o["cpu_quota_us"] = detail::us_lim(c.quota);
-  o["emulator_period_us"] = detail::us(c.emulator_period);
-  o["emulator_quota_us"] = detail::us_lim(c.emulator_quota);
-  o["cpu_burst_us"] = detail::us(c.burst);
+  o["vcpus"] = detail::inspect_json::opt(c.vcpus);
+  o["max_vcpus"] = detail::inspect_json::opt(c.max_vcpus);
+  o["cpu_request_millicores"] = detail::inspect_json::q(c.request);
+  o["cpu_shares"] = detail::inspect_json::opt(c.shares);
+  o["cpu_weight"] = detail::inspect_json::opt(c.weight);
+  o["cpu_period_us"] = detail::inspect_json::us(c.period);
+  o["cpu_quota_us"] = detail::inspect_json::us_lim(c.quota);
+  o["emulator_period_us"] = detail::inspect_json::us(c.emulator_period);
+  o["emulator_quota_us"] = detail::inspect_json::us_lim(c.emulator_quota);
+  o["cpu_burst_us"] = detail::inspect_json::us(c.burst);
   const auto cap = vm_cpu_cap(c);
   o["cpu_cap_millicores"] = cap && cap->is_bounded() ? json(cap->value().count()) : json(nullptr);
   json pins = json::array();
   if (c.vcpu_pins)
-    for (const auto& p : *c.vcpu_pins) pins.push_back({{"vcpu", p.vcpu}, {"cpus", detail::ids(p.cpus)}});
+    for (const auto& p : *c.vcpu_pins) pins.push_back({{"vcpu", p.vcpu}, {"cpus", detail::inspect_json::ids(p.cpus)}});
   o["vcpu_pins"] = std::move(pins);
-  o["emulator_pin"] = c.emulator_pin ? detail::ids(*c.emulator_pin) : json(nullptr);
-  o["cpuset_cpus"] = c.cpus ? detail::ids(*c.cpus) : json(nullptr);
-  o["cpuset_mems"] = c.mems ? detail::ids(*c.mems) : json(nullptr);
+  o["emulator_pin"] = c.emulator_pin ? detail::inspect_json::ids(*c.emulator_pin) : json(nullptr);
+  o["cpuset_cpus"] = c.cpus ? detail::inspect_json::ids(*c.cpus) : json(nullptr);
+  o["cpuset_mems"] = c.mems ? detail::inspect_json::ids(*c.mems) : json(nullptr);
   const auto& m = s.memory;
-  o["memory_max_bytes"] = detail::q(m.max);
-  o["memory_current_bytes"] = detail::q(m.current);
-  o["memory_request_bytes"] = detail::q(m.request);
-  o["memory_hard_limit_bytes"] = detail::lim(m.hard_limit);
-  o["memory_soft_limit_bytes"] = detail::lim(m.soft_limit);
-  o["memory_swap_hard_limit_bytes"] = detail::lim(m.swap_hard_limit);
-  o["memory_high_bytes"] = detail::lim(m.high);
-  o["memory_min_bytes"] = detail::q(m.min);
-  o["memory_low_bytes"] = detail::q(m.low);
-  o["numa"] = m.numa ? json{{"mode", m.numa->mode}, {"nodeset", detail::ids(m.numa->nodeset)}} : json(nullptr);
-  o["blkio_weight"] = detail::opt(s.blkio_weight);
+  o["memory_max_bytes"] = detail::inspect_json::q(m.max);
+  o["memory_current_bytes"] = detail::inspect_json::q(m.current);
+  o["memory_request_bytes"] = detail::inspect_json::q(m.request);
+  o["memory_hard_limit_bytes"] = detail::inspect_json::lim(m.hard_limit);
+  o["memory_soft_limit_bytes"] = detail::inspect_json::lim(m.soft_limit);
+  o["memory_swap_hard_limit_bytes"] = detail::inspect_json::lim(m.swap_hard_limit);
+  o["memory_high_bytes"] = detail::inspect_json::lim(m.high);
+  o["memory_min_bytes"] = detail::inspect_json::q(m.min);
+  o["memory_low_bytes"] = detail::inspect_json::q(m.low);
+  o["numa"] = m.numa ? json{{"mode", m.numa->mode}, {"nodeset", detail::inspect_json::ids(m.numa->nodeset)}} : json(nullptr);
+  o["blkio_weight"] = detail::inspect_json::opt(s.blkio_weight);
   json disks = json::array();
   for (const auto& d : s.disks)
     disks.push_back({{"target", d.target},
-                     {"total_bytes_sec", detail::lim(d.total_bytes_sec)},
-                     {"read_bytes_sec", detail::lim(d.read_bytes_sec)},
-                     {"write_bytes_sec", detail::lim(d.write_bytes_sec)},
-                     {"total_iops_sec", detail::lim(d.total_iops_sec)},
-                     {"read_iops_sec", detail::lim(d.read_iops_sec)},
-                     {"write_iops_sec", detail::lim(d.write_iops_sec)},
-                     {"total_bytes_sec_max", detail::lim(d.total_bytes_sec_max)},
-                     {"read_bytes_sec_max", detail::lim(d.read_bytes_sec_max)},
-                     {"write_bytes_sec_max", detail::lim(d.write_bytes_sec_max)},
-                     {"total_iops_sec_max", detail::lim(d.total_iops_sec_max)},
-                     {"read_iops_sec_max", detail::lim(d.read_iops_sec_max)},
-                     {"write_iops_sec_max", detail::lim(d.write_iops_sec_max)},
-                     {"weight", detail::opt(d.weight)}});
+                     {"total_bytes_sec", detail::inspect_json::lim(d.total_bytes_sec)},
+                     {"read_bytes_sec", detail::inspect_json::lim(d.read_bytes_sec)},
+                     {"write_bytes_sec", detail::inspect_json::lim(d.write_bytes_sec)},
+                     {"total_iops_sec", detail::inspect_json::lim(d.total_iops_sec)},
+                     {"read_iops_sec", detail::inspect_json::lim(d.read_iops_sec)},
+                     {"write_iops_sec", detail::inspect_json::lim(d.write_iops_sec)},
+                     {"total_bytes_sec_max", detail::inspect_json::lim(d.total_bytes_sec_max)},
+                     {"read_bytes_sec_max", detail::inspect_json::lim(d.read_bytes_sec_max)},
+                     {"write_bytes_sec_max", detail::inspect_json::lim(d.write_bytes_sec_max)},
+                     {"total_iops_sec_max", detail::inspect_json::lim(d.total_iops_sec_max)},
+                     {"read_iops_sec_max", detail::inspect_json::lim(d.read_iops_sec_max)},
+                     {"write_iops_sec_max", detail::inspect_json::lim(d.write_iops_sec_max)},
+                     {"weight", detail::inspect_json::opt(d.weight)}});
   o["disks"] = std::move(disks);
   json ifs = json::array();
   for (const auto& i : s.interfaces) {
-    json j{{"mac", i.mac}, {"target", i.target}};
-    detail::direction(j, "inbound", i.inbound);
-    detail::direction(j, "outbound", i.outbound);
-    ifs.push_back(std::move(j));
+    json e{{"mac", i.mac}, {"target", i.target}};
+    detail::inspect_json::direction(e, "inbound", i.inbound);
+    detail::inspect_json::direction(e, "outbound", i.outbound);
+    ifs.push_back(std::move(e));
   }
   o["interfaces"] = std::move(ifs);
   if (s.llc) {
@@ -167,22 +160,23 @@ inline json quota(const quota_spec& s) {
       json caches = json::array();
       for (const auto& e : ct.caches)
         caches.push_back({{"id", e.cache_id}, {"level", e.level}, {"type", e.type}, {"size_bytes", e.size.count()}});
-      t.push_back({{"vcpus", detail::ids(ct.vcpus)}, {"caches", std::move(caches)}});
+      t.push_back({{"vcpus", detail::inspect_json::ids(ct.vcpus)}, {"caches", std::move(caches)}});
     }
     o["cachetune"] = std::move(t);
   } else {
     o["cachetune"] = nullptr;
   }
-  return o;
+  j = std::move(o);
 }
 
-inline json usage(const usage_sample& u) {
+inline void to_json(nlohmann::json& j, const usage_sample& u) {
+  using json = nlohmann::json;
   json o;
   o["read_at_monotonic_ns"] = u.read_at.time_since_epoch().count();
   o["read_at_unix_ns"] = u.wall.time_since_epoch().count();
-  o["cpu_time_ns"] = detail::ns(u.cpu_time);
-  o["cpu_user_ns"] = detail::ns(u.cpu_user);
-  o["cpu_system_ns"] = detail::ns(u.cpu_system);
+  o["cpu_time_ns"] = detail::inspect_json::ns(u.cpu_time);
+  o["cpu_user_ns"] = detail::inspect_json::ns(u.cpu_user);
+  o["cpu_system_ns"] = detail::inspect_json::ns(u.cpu_system);
   json v = json::array();
   for (const auto& t : u.vcpu_time) v.push_back(t.count());
   o["vcpu_time_ns"] = std::move(v);
@@ -191,75 +185,77 @@ inline json usage(const usage_sample& u) {
   for (const auto& t : u.vcpu_delay) vd.push_back(t.count());
   o["vcpu_wait_ns"] = std::move(vw);
   o["vcpu_delay_ns"] = std::move(vd);
-  o["cpu_nr_periods"] = detail::opt(u.cpu_nr_periods);
-  o["cpu_nr_throttled"] = detail::opt(u.cpu_nr_throttled);
-  o["cpu_throttled_ns"] = detail::ns(u.cpu_throttled_time);
-  o["memory_current_bytes"] = detail::q(u.memory_current);
-  o["memory_rss_bytes"] = detail::q(u.memory_rss);
-  o["memory_available_bytes"] = detail::q(u.memory_available);
-  o["memory_oom_events"] = detail::opt(u.memory_oom_events);
+  o["cpu_nr_periods"] = detail::inspect_json::opt(u.cpu_nr_periods);
+  o["cpu_nr_throttled"] = detail::inspect_json::opt(u.cpu_nr_throttled);
+  o["cpu_throttled_ns"] = detail::inspect_json::ns(u.cpu_throttled_time);
+  o["memory_current_bytes"] = detail::inspect_json::q(u.memory_current);
+  o["memory_rss_bytes"] = detail::inspect_json::q(u.memory_rss);
+  o["memory_available_bytes"] = detail::inspect_json::q(u.memory_available);
+  o["memory_oom_events"] = detail::inspect_json::opt(u.memory_oom_events);
   json disks = json::array();
   for (const auto& d : u.disks)
     disks.push_back({{"target", d.target},
-                     {"read_requests", detail::q(d.read_requests)},
-                     {"read_bytes", detail::q(d.read_bytes)},
-                     {"write_requests", detail::q(d.write_requests)},
-                     {"write_bytes", detail::q(d.write_bytes)},
-                     {"errors", detail::q(d.errors)},
-                     {"flush_requests", detail::q(d.flush_requests)},
-                     {"read_time_ns", detail::ns(d.read_time)},
-                     {"write_time_ns", detail::ns(d.write_time)},
-                     {"flush_time_ns", detail::ns(d.flush_time)},
-                     {"throttled_requests", detail::q(d.throttled_requests)},
-                     {"throttled_ns", detail::ns(d.throttled_time)}});
+                     {"read_requests", detail::inspect_json::q(d.read_requests)},
+                     {"read_bytes", detail::inspect_json::q(d.read_bytes)},
+                     {"write_requests", detail::inspect_json::q(d.write_requests)},
+                     {"write_bytes", detail::inspect_json::q(d.write_bytes)},
+                     {"errors", detail::inspect_json::q(d.errors)},
+                     {"flush_requests", detail::inspect_json::q(d.flush_requests)},
+                     {"read_time_ns", detail::inspect_json::ns(d.read_time)},
+                     {"write_time_ns", detail::inspect_json::ns(d.write_time)},
+                     {"flush_time_ns", detail::inspect_json::ns(d.flush_time)},
+                     {"throttled_requests", detail::inspect_json::q(d.throttled_requests)},
+                     {"throttled_ns", detail::inspect_json::ns(d.throttled_time)}});
   o["disks"] = std::move(disks);
   json ifs = json::array();
   for (const auto& i : u.interfaces)
     ifs.push_back({{"mac", i.mac},
                    {"target", i.target},
-                   {"rx_bytes", detail::q(i.rx_bytes)},
-                   {"tx_bytes", detail::q(i.tx_bytes)},
-                   {"rx_packets", detail::q(i.rx_packets)},
-                   {"tx_packets", detail::q(i.tx_packets)},
-                   {"rx_errors", detail::q(i.rx_errors)},
-                   {"tx_errors", detail::q(i.tx_errors)},
-                   {"rx_drops", detail::q(i.rx_drops)},
-                   {"tx_drops", detail::q(i.tx_drops)},
-                   {"throttled_packets", detail::q(i.throttled_packets)},
-                   {"throttled_ns", detail::ns(i.throttled_time)}});
+                   {"rx_bytes", detail::inspect_json::q(i.rx_bytes)},
+                   {"tx_bytes", detail::inspect_json::q(i.tx_bytes)},
+                   {"rx_packets", detail::inspect_json::q(i.rx_packets)},
+                   {"tx_packets", detail::inspect_json::q(i.tx_packets)},
+                   {"rx_errors", detail::inspect_json::q(i.rx_errors)},
+                   {"tx_errors", detail::inspect_json::q(i.tx_errors)},
+                   {"rx_drops", detail::inspect_json::q(i.rx_drops)},
+                   {"tx_drops", detail::inspect_json::q(i.tx_drops)},
+                   {"throttled_packets", detail::inspect_json::q(i.throttled_packets)},
+                   {"throttled_ns", detail::inspect_json::ns(i.throttled_time)}});
   o["interfaces"] = std::move(ifs);
-  return o;
+  j = std::move(o);
 }
 
-inline json instance(const instance_reading& r) {
+inline void to_json(nlohmann::json& j, const instance_reading& r) {
+  using json = nlohmann::json;
   const auto& i = r.info;
   json modes = json::object();
   for (const auto& [k, name] : enum_names<resource_kind>::values)
     if (auto m = i.modes.get(k)) modes[std::string(name)] = std::string(to_string(*m));
   json warnings = json::array();
   for (const auto& e : r.partial) warnings.push_back(e.describe());
-  return json{{"uuid", i.id.id.to_string()},
+  j = json{{"uuid", i.id.uuid.to_string()},
               {"name", i.name},
               {"kind", to_string(i.kind)},
               {"state", to_string(i.state)},
-              {"incarnation", i.id.run ? json(i.id.run->value) : json(nullptr)},
+              {"incarnation", i.id.incarnation ? json(i.id.incarnation->value) : json(nullptr)},
               {"isolation", to_string(i.isolation)},
               {"isolation_modes", std::move(modes)},
               {"qos_class", i.qos ? json(std::string(to_string(*i.qos))) : json(nullptr)},
-              {"tenant", detail::opt(i.tenant)},
+              {"tenant", detail::inspect_json::opt(i.tenant)},
               {"source", i.source},
               {"persistent", i.persistent},
-              {"quota", quota(r.enforced)},
-              {"usage", usage(r.usage)},
+              {"quota", json(r.enforced)},
+              {"usage", json(r.usage)},
               {"unsupported", r.unsupported},
               {"warnings", std::move(warnings)}};
 }
 
-inline json failure(const instance_failure& f) {
-  return json{{"uuid", f.id ? json(f.id->to_string()) : json(nullptr)},
+inline void to_json(nlohmann::json& j, const instance_failure& f) {
+  using json = nlohmann::json;
+  j = json{{"uuid", f.uuid ? json(f.uuid->to_string()) : json(nullptr)},
               {"name", f.name},
               {"error", f.why.describe()},
               {"error_code", to_string(f.why.code())}};
 }
 
-}  // namespace bulkhead::json_export
+}  // namespace bulkhead

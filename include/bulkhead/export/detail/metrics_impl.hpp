@@ -8,7 +8,7 @@
 
 #include "bulkhead/detail/text.hpp"
 
-namespace bulkhead::metrics_export {
+namespace bulkhead::metrics {
 
 namespace detail {
 
@@ -141,13 +141,13 @@ inline std::string render(std::span<const source> sources, format f) {
     }
     for (const auto& r : s.instances) {
       const auto& i = r.info;
-      const std::string il = detail::label("uuid", i.id.id.to_string()) + "," + detail::label("name", i.name) + "," +
+      const std::string il = detail::label("uuid", i.id.uuid.to_string()) + "," + detail::label("name", i.name) + "," +
                              detail::label("tenant", i.tenant.value_or("")) + "," +
                              detail::label("qos_class", i.qos ? std::string(to_string(*i.qos)) : "") + "," +
                              detail::label("isolation", to_string(i.isolation)) + "," + src;
       b.add("bulkhead_instance", detail::kind::info, "", "Instance identity, kind and state.",
             il + "," + detail::label("kind", to_string(i.kind)) + "," + detail::label("state", to_string(i.state)) + "," +
-                detail::label("incarnation", i.id.run ? std::to_string(i.id.run->value) : ""),
+                detail::label("incarnation", i.id.incarnation ? std::to_string(i.id.incarnation->value) : ""),
             "1");
       // Quotas.
       const auto& q = r.enforced;
@@ -263,4 +263,4 @@ inline std::string render(std::span<const source> sources, format f) {
   return b.render(f);
 }
 
-}  // namespace bulkhead::metrics_export
+}  // namespace bulkhead::metrics

@@ -5,9 +5,9 @@
 //   providers[0]                 the host
 //   providers[1 .. ncells]       its NUMA cells, in spec order
 //   providers[.. + ncards]       its offload cards
-//   providers.back()             the batch pseudo-provider
+//   providers.back()             the BE (batch) pseudo-provider
 //   slots                        every inventory; a slot index never changes
-//   records + index              reservations, keyed by consumer uuid
+//   records + index              reservations, keyed by instance uuid
 // A record remembers exactly which slots it charged, so a later
 // set_inventory that adds an inventory never changes what a release gives back.
 #pragma once
@@ -23,8 +23,8 @@
 #include "bulkhead/model/names.hpp"
 #include "bulkhead/detail/text.hpp"
 
-namespace bulkhead {
-namespace ledger_detail {
+namespace bulkhead::ledger {
+namespace detail {
 
 inline constexpr std::size_t K = resource_kind_count;
 inline constexpr std::int16_t no_slot = -1;
@@ -132,7 +132,7 @@ struct tenant_entry {
 using charge_slots = std::array<std::int16_t, 3>;
 
 struct record {
-  uuid consumer;
+  bulkhead::uuid uuid;
   std::uint32_t tenant = 0;
   qos_class qos = qos_class::LS;
   numa_policy policy = numa_policy::none;
@@ -251,7 +251,7 @@ struct host_state {
   consumer_index index;
   std::uint64_t epoch = 0;  // one per mutating operation: a slot's generation moves once per operation
 
-  [[nodiscard]] std::size_t batch() const noexcept { return providers.size() - 1; }
+  [[nodiscard]] std::size_t be_provider() const noexcept { return providers.size() - 1; }
   [[nodiscard]] std::size_t first_cell() const noexcept { return 1; }
   [[nodiscard]] std::size_t first_card() const noexcept { return 1 + ncells; }
   [[nodiscard]] std::int16_t slot_at(std::size_t p, resource_kind k) const noexcept {
@@ -379,7 +379,7 @@ class planner {
     out.fill(no_slot);
     std::size_t n = 0;
     if (q == qos_class::BE) {
-      out[0] = h_.slot_at(h_.batch(), k);
+      out[0] = h_.slot_at(h_.be_provider(), k);
       return out;
     }
     if (cell != no_slot) {
@@ -532,7 +532,7 @@ inline std::int16_t cell_of_ids(const host_state& h, const cpuset& ids) {
 
 inline reservation_receipt receipt_of(const host_state& h, const record& r) {
   reservation_receipt out;
-  out.consumer = r.consumer;
+  out.uuid = r.uuid;
   if (r.cell != no_slot) out.cell = h.providers[static_cast<std::size_t>(r.cell)].cell_id;
   if (r.card != no_slot) out.card = h.providers[static_cast<std::size_t>(r.card)].card;
   out.cpus = r.pinned;
@@ -542,7 +542,7 @@ inline reservation_receipt receipt_of(const host_state& h, const record& r) {
 
 inline reservation_view view_of(const host_state& h, const record& r) {
   reservation_view v;
-  v.consumer = r.consumer;
+  v.uuid = r.uuid;
   v.tenant = h.tenants[r.tenant].name;
   v.qos = r.qos;
   v.policy = r.policy;
@@ -584,21 +584,21 @@ inline result<void> check_text_name(std::string_view name, std::string_view what
   return {};
 }
 
-}  // namespace ledger_detail
+}  // namespace detail
 
 
 inline ledger::ledger() = default;
 inline ledger::~ledger() = default;
 
-inline ledger_detail::host_state* ledger::live(host_ref h) noexcept { return h.p_; }
+inline detail::host_state* ledger::live(host_ref h) noexcept { return h.p_; }
 
-namespace ledger_detail {
+namespace detail {
 inline std::unexpected<error> no_handle() { return fail(errc::not_found, "empty host handle (host_ref{})"); }
-}  // namespace ledger_detail
+}  // namespace detail
 
 inline result<host_ref> ledger::add_host(const host_spec& spec) {
-  if (auto r = ledger_detail::check_text_name(spec.name, "host name"); !r) return fail(r.error());
-  auto st = std::make_unique<ledger_detail::host_state>();
+  if (auto r = detail::check_text_name(spec.name, "host name"); !r) return fail(r.error());
+  auto st = std::make_unique<detail::host_state>();
   auto& h = *st;
   h.name = spec.name;
   h.where = "host " + bulkhead::detail::quote(spec.name);
@@ -606,7 +606,7 @@ inline result<host_ref> ledger::add_host(const host_spec& spec) {
   h.ncards = spec.cards.size();
   if (h.ncells + h.ncards + 2 > 4096) return fail(errc::out_of_range, h.where + ": more than 4094 cells and cards");
   h.providers.resize(h.ncells + h.ncards + 2);
-  for (auto& p : h.providers) p.slot_of.fill(ledger_detail::no_slot);
+  for (auto& p : h.providers) p.slot_of.fill(detail::no_slot);
   h.providers[0].kind = provider_kind::host;
   h.providers[0].where = h.where;
   for (std::size_t i = 0; i < h.ncells; ++i) {
@@ -621,12 +621,12 @@ inline result<host_ref> ledger::add_host(const host_spec& spec) {
     auto& p = h.providers[1 + h.ncells + i];
     p.kind = provider_kind::card;
     p.card = spec.cards[i].name;
-    if (auto r = ledger_detail::check_text_name(p.card, "offload card name"); !r) return fail(std::move(r.error()).in(h.where));
+    if (auto r = detail::check_text_name(p.card, "offload card name"); !r) return fail(std::move(r.error()).in(h.where));
     p.where = h.where + " card " + bulkhead::detail::quote(p.card);
     for (std::size_t j = 0; j < i; ++j)
       if (spec.cards[j].name == p.card) return fail(errc::invalid_argument, p.where + ": card listed twice");
   }
-  h.providers.back().kind = provider_kind::batch;
+  h.providers.back().kind = provider_kind::be;
   h.providers.back().where = h.where + " batch";
 
   // CPU pool: derived cpu inventories.
@@ -650,8 +650,8 @@ inline result<host_ref> ledger::add_host(const host_spec& spec) {
     const auto pool_inv = [&](const cpuset& cpus) {
       any_inventory inv;
       inv.kind = resource_kind::cpu;
-      inv.total = cpus.size() * ledger_detail::mc_per_cpu;
-      inv.reserved = (cpus & pool.reserved_cpus).size() * ledger_detail::mc_per_cpu;
+      inv.total = cpus.size() * detail::mc_per_cpu;
+      inv.reserved = (cpus & pool.reserved_cpus).size() * detail::mc_per_cpu;
       inv.min_unit = pool.min_unit.count();
       if (pool.max_unit.is_bounded()) inv.max_unit = pool.max_unit.value().count();
       inv.step_size = pool.step_size.count();
@@ -660,7 +660,7 @@ inline result<host_ref> ledger::add_host(const host_spec& spec) {
     };
     auto hinv = pool_inv(h.all_cpus);
     if (auto r = validate(hinv, h.where + " cpu_pool"); !r) return fail(r.error());
-    ledger_detail::add_slot(h, 0, hinv, true);
+    detail::add_slot(h, 0, hinv, true);
     for (std::size_t i = 0; i < h.ncells; ++i) {
       auto cinv = pool_inv(spec.cells[i].cpus);
       cinv.max_unit = hinv.max_unit;
@@ -674,18 +674,18 @@ inline result<host_ref> ledger::add_host(const host_spec& spec) {
                                                 ": CPU ids given but the host has no cpu_pool to manage them");
   }
 
-  const auto add_list = [&](std::size_t p, const std::vector<any_inventory>& list, bool batch) -> result<void> {
+  const auto add_list = [&](std::size_t p, const std::vector<any_inventory>& list, bool be_list) -> result<void> {
     for (const auto& inv : list) {
       const auto& where = h.providers[p].where;
-      if (kind_index(inv.kind) >= ledger_detail::K) return fail(errc::invalid_argument, where + ": unknown resource kind");
-      if (h.providers[p].slot_of[kind_index(inv.kind)] != ledger_detail::no_slot)
+      if (kind_index(inv.kind) >= detail::K) return fail(errc::invalid_argument, where + ": unknown resource kind");
+      if (h.providers[p].slot_of[kind_index(inv.kind)] != detail::no_slot)
         return fail(errc::invalid_argument,
                     where + ": " + std::string(to_string(inv.kind)) +
-                        (h.has_pool && inv.kind == resource_kind::cpu && !batch
+                        (h.has_pool && inv.kind == resource_kind::cpu && !be_list
                              ? " inventory is derived from the cpu_pool; do not list it"
                              : " inventory listed twice"));
-      if (auto r = validate(inv, where, batch); !r) return r;
-      ledger_detail::add_slot(h, p, inv, false);
+      if (auto r = validate(inv, where, be_list); !r) return r;
+      detail::add_slot(h, p, inv, false);
     }
     return {};
   };
@@ -694,9 +694,9 @@ inline result<host_ref> ledger::add_host(const host_spec& spec) {
     if (auto r = add_list(1 + i, spec.cells[i].inventories, false); !r) return fail(r.error());
   for (std::size_t i = 0; i < h.ncards; ++i)
     if (auto r = add_list(1 + h.ncells + i, spec.cards[i].inventories, false); !r) return fail(r.error());
-  if (auto r = add_list(h.batch(), spec.batch_inventories, true); !r) return fail(r.error());
+  if (auto r = add_list(h.be_provider(), spec.be_inventories, true); !r) return fail(r.error());
   if (h.slots.size() > 30000) return fail(errc::out_of_range, h.where + ": too many inventories");
-  ledger_detail::rebuild_kind_masks(h);
+  detail::rebuild_kind_masks(h);
 
   std::unique_lock lk(dir_mu_);
   if (by_name_.count(spec.name)) return fail(errc::already_exists, h.where + " is already in the ledger");
@@ -723,7 +723,7 @@ inline std::vector<std::string> ledger::hosts() const {
 
 inline result<void> ledger::remove_host(host_ref href) {
   auto* hp = live(href);
-  if (!hp) return ledger_detail::no_handle();
+  if (!hp) return detail::no_handle();
   auto& h = *hp;
   std::unique_lock dl(dir_mu_);
   std::lock_guard lk(h.mu);
@@ -743,12 +743,12 @@ inline result<reservation_receipt> ledger::reserve(std::string_view host, const 
 
 inline result<reservation_receipt> ledger::reserve(host_ref href, const reservation_request& r) {
   auto* hp = live(href);
-  if (!hp) return ledger_detail::no_handle();
+  if (!hp) return detail::no_handle();
   auto& h = *hp;
-  const auto who = [&] { return "reserve for " + r.consumer.to_string() + " on " + h.where; };
+  const auto who = [&] { return "reserve for " + r.uuid.to_string() + " on " + h.where; };
   if (r.amounts.empty()) return fail(error(errc::invalid_argument, "no resources asked for").in(who()));
   const bool be = r.qos == qos_class::BE;
-  const bool pinned = ledger_detail::pinned_class(r.qos) && r.amounts.has(resource_kind::cpu);
+  const bool pinned = detail::pinned_class(r.qos) && r.amounts.has(resource_kind::cpu);
   if (be && (r.policy != numa_policy::none || r.cell || r.card || r.exclusive == isolation_scope::cell ||
              r.exclusive == isolation_scope::card))
     return fail(error(errc::invalid_argument,
@@ -757,7 +757,7 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
 
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(error(errc::not_found, h.where + " was removed").in(who()));
-  if (h.index.find(r.consumer))
+  if (h.index.find(r.uuid))
     return fail(error(errc::already_exists, "the consumer already holds a reservation here; resize or release it")
                     .in(who()));
   if (pinned) {
@@ -765,7 +765,7 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
       return fail(error(errc::invalid_argument, std::string(to_string(r.qos)) + " needs CPU ids but " + h.where +
                                                     " has no cpu_pool")
                       .in(who()));
-    if (r.amounts.count(resource_kind::cpu) % ledger_detail::mc_per_cpu != 0)
+    if (r.amounts.count(resource_kind::cpu) % detail::mc_per_cpu != 0)
       return fail(error(errc::out_of_range, "cpu: asked " + std::to_string(r.amounts.count(resource_kind::cpu)) +
                                                 " millicores; " + std::string(to_string(r.qos)) +
                                                 " gets whole CPUs (a multiple of 1000)")
@@ -811,12 +811,12 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
   }
 
   // Candidates: inclusive ranges of provider indices ({none, none}: unbound).
-  std::int16_t cell_lo = ledger_detail::no_slot, cell_hi = ledger_detail::no_slot, card_lo = ledger_detail::no_slot, card_hi = ledger_detail::no_slot;
+  std::int16_t cell_lo = detail::no_slot, cell_hi = detail::no_slot, card_lo = detail::no_slot, card_hi = detail::no_slot;
   if (need_cell) {
     if (r.cell) {
       for (std::size_t c = h.first_cell(); c < h.first_cell() + h.ncells; ++c)
         if (h.providers[c].cell_id == *r.cell) cell_lo = cell_hi = static_cast<std::int16_t>(c);
-      if (cell_lo == ledger_detail::no_slot)
+      if (cell_lo == detail::no_slot)
         return fail(error(errc::not_found, h.where + " has no cell " + std::to_string(*r.cell)).in(who()));
     } else {
       if (h.ncells == 0) return refuse(h.where + " has no NUMA cells to bind to");
@@ -828,7 +828,7 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
     if (r.card) {
       for (std::size_t c = h.first_card(); c < h.first_card() + h.ncards; ++c)
         if (h.providers[c].card == *r.card) card_lo = card_hi = static_cast<std::int16_t>(c);
-      if (card_lo == ledger_detail::no_slot)
+      if (card_lo == detail::no_slot)
         return fail(error(errc::not_found, h.where + " has no card " + bulkhead::detail::quote(*r.card)).in(who()));
     } else {
       if (h.ncards == 0) return refuse(h.where + " has no offload cards");
@@ -837,20 +837,20 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
     }
   }
 
-  ledger_detail::planner pl(h, r.seen);
-  ledger_detail::plan chosen;
+  detail::planner pl(h, r.seen);
+  detail::plan chosen;
   bool found = false;
   std::vector<std::string> reasons;
 
   // The common case, without candidates: every kind from one provider (the
   // host, or the batch pseudo-provider for BE), no CPU ids.
   if (!need_cell && !need_card && !pinned) {
-    const std::size_t prov = be ? h.batch() : 0;
+    const std::size_t prov = be ? h.be_provider() : 0;
     // Checked cheaply first; the error is built only for the kind that failed.
     enum class why : std::uint8_t { none, missing, unit, stale, full } bad = why::none;
     resource_kind bad_kind = resource_kind::cpu;
     std::uint64_t bad_n = 0;
-    std::int16_t bad_slot = ledger_detail::no_slot;
+    std::int16_t bad_slot = detail::no_slot;
     for (std::uint16_t m = r.amounts.mask(); m && bad == why::none; m &= static_cast<std::uint16_t>(m - 1)) {
       const auto kind = static_cast<resource_kind>(__builtin_ctz(m));
       const std::uint64_t n = r.amounts.count(kind);
@@ -858,7 +858,7 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
       bad_kind = kind;
       bad_n = n;
       bad_slot = s;
-      if (s == ledger_detail::no_slot) {
+      if (s == detail::no_slot) {
         bad = why::missing;
         break;
       }
@@ -872,7 +872,7 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
         chosen.charged[kind_index(kind)][0] = s;
     }
     if (bad != why::none) {
-      if (bad == why::missing) return fail(pl.nobody_offers(bad_kind, r.qos, ledger_detail::no_slot, ledger_detail::no_slot).in(who()));
+      if (bad == why::missing) return fail(pl.nobody_offers(bad_kind, r.qos, detail::no_slot, detail::no_slot).in(who()));
       if (bad == why::stale) return fail(std::move(*pl.check_seen(bad_slot)).in(who()));
       const auto& sl = h.slots[static_cast<std::size_t>(bad_slot)];
       if (bad == why::unit) return fail(check_unit_rules(sl.inv, bad_n, where_of(h, sl.provider)).error().in(who()));
@@ -882,8 +882,8 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
   }
   const auto label = [&](std::int16_t c, std::int16_t k) {
     std::string s;
-    if (c != ledger_detail::no_slot) s += "cell " + std::to_string(h.providers[static_cast<std::size_t>(c)].cell_id);
-    if (k != ledger_detail::no_slot) s += (s.empty() ? "" : ", ") + std::string("card ") + bulkhead::detail::quote(h.providers[static_cast<std::size_t>(k)].card);
+    if (c != detail::no_slot) s += "cell " + std::to_string(h.providers[static_cast<std::size_t>(c)].cell_id);
+    if (k != detail::no_slot) s += (s.empty() ? "" : ", ") + std::string("card ") + bulkhead::detail::quote(h.providers[static_cast<std::size_t>(k)].card);
     return s;
   };
 
@@ -892,7 +892,7 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
       // Isolation of this cell and card.
       std::optional<std::string> why;
       for (auto p : {c, k}) {
-        if (p == ledger_detail::no_slot || why) continue;
+        if (p == detail::no_slot || why) continue;
         const auto& pr = h.providers[static_cast<std::size_t>(p)];
         if (pr.excl_tenant && (!tenant || *pr.excl_tenant != *tenant))
           why = "isolation: " + pr.where + " is held exclusively by tenant " + bulkhead::detail::quote(h.tenants[*pr.excl_tenant].name);
@@ -900,26 +900,26 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
                  pr.others_than(tenant))
           why = "isolation: " + pr.where + " holds other tenants' instances: " + tenant_list(h, pr, tenant);
       }
-      if (!why && k != ledger_detail::no_slot) {
+      if (!why && k != detail::no_slot) {
         const auto& pr = h.providers[static_cast<std::size_t>(k)];
-        for (std::size_t i = 0; i < ledger_detail::K && !why; ++i)
+        for (std::size_t i = 0; i < detail::K && !why; ++i)
           if ((r.amounts.mask() & h.card_kinds) >> i & 1u)
-            if (pr.slot_of[i] == ledger_detail::no_slot)
+            if (pr.slot_of[i] == detail::no_slot)
               why = pr.where + " has no " + std::string(to_string(static_cast<resource_kind>(i))) + " inventory";
       }
       if (why) {
         reasons.push_back(label(c, k) + ": " + *why);
         continue;
       }
-      ledger_detail::plan p;
+      detail::plan p;
       p.cell = c;
       p.card = k;
-      ledger_detail::verdict v;
+      detail::verdict v;
       r.amounts.for_each([&](resource_kind kind, std::uint64_t n) {
         if (v) return;
         if (pinned && kind == resource_kind::cpu) return;
         auto cs = pl.slots_for(kind, r.qos, c, k);
-        if (cs[0] == ledger_detail::no_slot) {
+        if (cs[0] == detail::no_slot) {
           v = pl.nobody_offers(kind, r.qos, c, k);
           return;
         }
@@ -927,10 +927,10 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
         p.charged[kind_index(kind)] = cs;
       });
       if (!v && pinned) {
-        const auto n = r.amounts.count(resource_kind::cpu) / ledger_detail::mc_per_cpu;
+        const auto n = r.amounts.count(resource_kind::cpu) / detail::mc_per_cpu;
         // The pool's unit rules apply to the millicores asked.
-        for (auto s : pl.slots_for(resource_kind::cpu, qos_class::LS, c, ledger_detail::no_slot)) {
-          if (s == ledger_detail::no_slot) break;
+        for (auto s : pl.slots_for(resource_kind::cpu, qos_class::LS, c, detail::no_slot)) {
+          if (s == detail::no_slot) break;
           const auto& sl = h.slots[static_cast<std::size_t>(s)];
           if (obeys_unit_rules(sl.inv, r.amounts.count(resource_kind::cpu))) continue;
           if (auto u = check_unit_rules(sl.inv, r.amounts.count(resource_kind::cpu), where_of(h, sl.provider)); !u) {
@@ -939,11 +939,11 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
           }
         }
         if (!v) {
-          auto ids = pl.pick_cpus(n, c, ledger_detail::no_slot);
+          auto ids = pl.pick_cpus(n, c, detail::no_slot);
           if (!ids) {
             const auto free = pl.free_cpus(c, {});
             v = error(errc::insufficient_capacity,
-                      (c == ledger_detail::no_slot ? h.where : h.providers[static_cast<std::size_t>(c)].where) + " cpu: asked " +
+                      (c == detail::no_slot ? h.where : h.providers[static_cast<std::size_t>(c)].where) + " cpu: asked " +
                           std::to_string(n) + " whole CPUs for " + std::string(to_string(r.qos)) + ", free " +
                           std::to_string(free.size()) + " (" + (free.empty() ? "none" : free.to_string()) + ")");
           } else {
@@ -979,7 +979,7 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
   ++h.epoch;
   r.amounts.for_each([&](resource_kind kind, std::uint64_t n) {
     for (auto s : chosen.charged[kind_index(kind)]) {
-      if (s == ledger_detail::no_slot) break;
+      if (s == detail::no_slot) break;
       h.slots[static_cast<std::size_t>(s)].used += n;
       touch(h, s);
     }
@@ -992,10 +992,10 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
     ++h.host_tenants_present;
     --h.idle_tenants;
   }
-  if (chosen.cell == ledger_detail::no_slot && te.floating_refs++ == 0) ++h.floating_tenants_present;
+  if (chosen.cell == detail::no_slot && te.floating_refs++ == 0) ++h.floating_tenants_present;
   ++h.providers[0].reservations;  // the host's tenants are counted in tenant_entry::host_refs
-  if (chosen.cell != ledger_detail::no_slot) h.providers[static_cast<std::size_t>(chosen.cell)].add(t);
-  if (chosen.card != ledger_detail::no_slot) h.providers[static_cast<std::size_t>(chosen.card)].add(t);
+  if (chosen.cell != detail::no_slot) h.providers[static_cast<std::size_t>(chosen.cell)].add(t);
+  if (chosen.card != detail::no_slot) h.providers[static_cast<std::size_t>(chosen.card)].add(t);
   const auto hold = [&](std::int16_t p, bool is_cell) {
     auto& pr = h.providers[static_cast<std::size_t>(p)];
     pr.excl_tenant = t;
@@ -1014,7 +1014,7 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
     h.records.emplace_back();
   }
   auto& rec = h.records[idx];
-  rec.consumer = r.consumer;
+  rec.uuid = r.uuid;
   rec.tenant = t;
   rec.qos = r.qos;
   rec.policy = r.policy;
@@ -1025,13 +1025,13 @@ inline result<reservation_receipt> ledger::reserve(host_ref href, const reservat
   rec.charged = chosen.charged;
   if (!chosen.pin.empty()) rec.pinned = std::move(chosen.pin);
   rec.live = true;
-  h.index.insert(r.consumer, idx);
+  h.index.insert(r.uuid, idx);
   return receipt_of(h, rec);
 }
 
 inline result<void> ledger::release(host_ref href, const uuid& consumer, std::span<const std::uint64_t> seen) {
   auto* hp = live(href);
-  if (!hp) return ledger_detail::no_handle();
+  if (!hp) return detail::no_handle();
   auto& h = *hp;
   std::lock_guard lk(h.mu);
   const auto who = [&] { return "release of " + consumer.to_string() + " on " + h.where; };
@@ -1040,17 +1040,17 @@ inline result<void> ledger::release(host_ref href, const uuid& consumer, std::sp
   if (!idx) return fail(error(errc::not_found, "the consumer holds no reservation here").in(who()));
   auto& rec = h.records[*idx];
   if (!seen.empty()) {
-    ledger_detail::planner pl(h, seen);
+    detail::planner pl(h, seen);
     for (const auto& cs : rec.charged)
       for (auto s : cs) {
-        if (s == ledger_detail::no_slot) break;
+        if (s == detail::no_slot) break;
         if (auto v = pl.check_seen(s)) return fail(std::move(*v).in(who()));
       }
   }
   ++h.epoch;
   rec.amounts.for_each([&](resource_kind kind, std::uint64_t n) {
     for (auto s : rec.charged[kind_index(kind)]) {
-      if (s == ledger_detail::no_slot) break;
+      if (s == detail::no_slot) break;
       h.slots[static_cast<std::size_t>(s)].used -= n;
       touch(h, s);
     }
@@ -1062,10 +1062,10 @@ inline result<void> ledger::release(host_ref href, const uuid& consumer, std::sp
     --h.host_tenants_present;
     ++h.idle_tenants;
   }
-  if (rec.cell == ledger_detail::no_slot && --te.floating_refs == 0) --h.floating_tenants_present;
+  if (rec.cell == detail::no_slot && --te.floating_refs == 0) --h.floating_tenants_present;
   --h.providers[0].reservations;
-  if (rec.cell != ledger_detail::no_slot) h.providers[static_cast<std::size_t>(rec.cell)].remove(rec.tenant);
-  if (rec.card != ledger_detail::no_slot) h.providers[static_cast<std::size_t>(rec.card)].remove(rec.tenant);
+  if (rec.cell != detail::no_slot) h.providers[static_cast<std::size_t>(rec.cell)].remove(rec.tenant);
+  if (rec.card != detail::no_slot) h.providers[static_cast<std::size_t>(rec.card)].remove(rec.tenant);
   const auto unhold = [&](std::int16_t p, bool is_cell) {
     auto& pr = h.providers[static_cast<std::size_t>(p)];
     if (--pr.excl_count == 0) {
@@ -1088,7 +1088,7 @@ inline result<void> ledger::release(host_ref href, const uuid& consumer, std::sp
 inline result<reservation_receipt> ledger::resize(host_ref href, const uuid& consumer, const resource_amounts& amounts,
                                            std::span<const std::uint64_t> seen) {
   auto* hp = live(href);
-  if (!hp) return ledger_detail::no_handle();
+  if (!hp) return detail::no_handle();
   auto& h = *hp;
   const auto who = [&] { return "resize of " + consumer.to_string() + " on " + h.where; };
   if (amounts.empty()) return fail(error(errc::invalid_argument, "no resources left; release instead").in(who()));
@@ -1097,31 +1097,31 @@ inline result<reservation_receipt> ledger::resize(host_ref href, const uuid& con
   const auto idx = h.index.find(consumer);
   if (!idx) return fail(error(errc::not_found, "the consumer holds no reservation here").in(who()));
   auto& rec = h.records[*idx];
-  const bool pinned = ledger_detail::pinned_class(rec.qos) && h.has_pool;
-  if (ledger_detail::pinned_class(rec.qos) && !h.has_pool && amounts.has(resource_kind::cpu))
+  const bool pinned = detail::pinned_class(rec.qos) && h.has_pool;
+  if (detail::pinned_class(rec.qos) && !h.has_pool && amounts.has(resource_kind::cpu))
     return fail(error(errc::invalid_argument, std::string(to_string(rec.qos)) + " needs CPU ids but " + h.where +
                                                   " has no cpu_pool")
                     .in(who()));
-  if (pinned && amounts.count(resource_kind::cpu) % ledger_detail::mc_per_cpu != 0)
+  if (pinned && amounts.count(resource_kind::cpu) % detail::mc_per_cpu != 0)
     return fail(error(errc::out_of_range, "cpu: asked " + std::to_string(amounts.count(resource_kind::cpu)) +
                                               " millicores; " + std::string(to_string(rec.qos)) +
                                               " gets whole CPUs (a multiple of 1000)")
                     .in(who()));
 
-  ledger_detail::planner pl(h, seen);
-  ledger_detail::plan p;
+  detail::planner pl(h, seen);
+  detail::plan p;
   p.cell = rec.cell;
   p.card = rec.card;
-  ledger_detail::verdict v;
+  detail::verdict v;
   const std::uint16_t kinds = rec.amounts.mask() | amounts.mask();
-  for (std::size_t i = 0; i < ledger_detail::K && !v; ++i) {
+  for (std::size_t i = 0; i < detail::K && !v; ++i) {
     if (!(kinds >> i & 1u)) continue;
     const auto kind = static_cast<resource_kind>(i);
     const auto old_n = rec.amounts.count(kind), new_n = amounts.count(kind);
     if (pinned && kind == resource_kind::cpu) {
       if (new_n) {
-        for (auto s : pl.slots_for(resource_kind::cpu, qos_class::LS, rec.cell, ledger_detail::no_slot)) {
-          if (s == ledger_detail::no_slot) break;
+        for (auto s : pl.slots_for(resource_kind::cpu, qos_class::LS, rec.cell, detail::no_slot)) {
+          if (s == detail::no_slot) break;
           const auto& sl = h.slots[static_cast<std::size_t>(s)];
           if (auto u = check_unit_rules(sl.inv, new_n, where_of(h, sl.provider)); !u) {
             v = u.error();
@@ -1130,7 +1130,7 @@ inline result<reservation_receipt> ledger::resize(host_ref href, const uuid& con
         }
       }
       if (v) break;
-      const auto have = rec.pinned.size(), want = static_cast<std::size_t>(new_n / ledger_detail::mc_per_cpu);
+      const auto have = rec.pinned.size(), want = static_cast<std::size_t>(new_n / detail::mc_per_cpu);
       if (want > have) {
         auto extra = pl.pick_cpus(want - have, rec.cell, cell_of_ids(h, rec.pinned));
         if (!extra) {
@@ -1147,29 +1147,29 @@ inline result<reservation_receipt> ledger::resize(host_ref href, const uuid& con
         if (!seen.empty()) {
           // Shrinking touches the cpu slots too.
           for (std::size_t c = 0; c < h.providers.size() && !v; ++c)
-            if (auto s = h.slot_at(c, resource_kind::cpu); s != ledger_detail::no_slot && h.slots[static_cast<std::size_t>(s)].from_pool)
+            if (auto s = h.slot_at(c, resource_kind::cpu); s != detail::no_slot && h.slots[static_cast<std::size_t>(s)].from_pool)
               v = pl.check_seen(s);
         }
       }
       continue;
     }
-    ledger_detail::charge_slots cs;
+    detail::charge_slots cs;
     if (old_n) {
       cs = rec.charged[i];
     } else {
       cs = pl.slots_for(kind, rec.qos, rec.cell, rec.card);
-      if (cs[0] == ledger_detail::no_slot) {
+      if (cs[0] == detail::no_slot) {
         v = pl.nobody_offers(kind, rec.qos, rec.cell, rec.card);
         break;
       }
     }
     v = pl.check_kind(cs, old_n, new_n);
-    p.charged[i] = new_n ? cs : ledger_detail::charge_slots{ledger_detail::no_slot, ledger_detail::no_slot, ledger_detail::no_slot};
+    p.charged[i] = new_n ? cs : detail::charge_slots{detail::no_slot, detail::no_slot, detail::no_slot};
   }
   if (v) return fail(std::move(*v).in(who()));
 
   ++h.epoch;
-  for (std::size_t i = 0; i < ledger_detail::K; ++i) {
+  for (std::size_t i = 0; i < detail::K; ++i) {
     if (!(kinds >> i & 1u)) continue;
     const auto kind = static_cast<resource_kind>(i);
     if (pinned && kind == resource_kind::cpu) continue;
@@ -1177,7 +1177,7 @@ inline result<reservation_receipt> ledger::resize(host_ref href, const uuid& con
     if (old_n == new_n) continue;
     const auto& cs = old_n ? rec.charged[i] : p.charged[i];
     for (auto s : cs) {
-      if (s == ledger_detail::no_slot) break;
+      if (s == detail::no_slot) break;
       auto& sl = h.slots[static_cast<std::size_t>(s)];
       sl.used = sl.used - old_n + new_n;
       touch(h, s);
@@ -1190,11 +1190,11 @@ inline result<reservation_receipt> ledger::resize(host_ref href, const uuid& con
   return receipt_of(h, rec);
 }
 
-namespace ledger_detail {
+namespace detail {
 inline result<std::size_t> provider_index(const host_state& h, const provider_ref& w) {
   switch (w.kind) {
     case provider_kind::host: return std::size_t{0};
-    case provider_kind::batch: return h.batch();
+    case provider_kind::be: return h.be_provider();
     case provider_kind::cell:
       for (std::size_t c = h.first_cell(); c < h.first_cell() + h.ncells; ++c)
         if (h.providers[c].cell_id == w.cell) return c;
@@ -1206,28 +1206,28 @@ inline result<std::size_t> provider_index(const host_state& h, const provider_re
   }
   return fail(errc::invalid_argument, "unknown provider kind");
 }
-}  // namespace ledger_detail
+}  // namespace detail
 
 inline result<void> ledger::set_inventory(host_ref href, const provider_ref& w, const any_inventory& inv,
                                    std::optional<std::uint64_t> expected_generation) {
   auto* hp = live(href);
-  if (!hp) return ledger_detail::no_handle();
+  if (!hp) return detail::no_handle();
   auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
   auto p = provider_index(h, w);
   if (!p) return fail(p.error());
   const auto& where = h.providers[*p].where;
-  if (kind_index(inv.kind) >= ledger_detail::K) return fail(errc::invalid_argument, where + ": unknown resource kind");
-  const bool batch = *p == h.batch();
-  if (auto r = validate(inv, where, batch); !r) return r;
+  if (kind_index(inv.kind) >= detail::K) return fail(errc::invalid_argument, where + ": unknown resource kind");
+  const bool be_slot = *p == h.be_provider();
+  if (auto r = validate(inv, where, be_slot); !r) return r;
   const auto s = h.slot_at(*p, inv.kind);
-  const std::uint64_t gen = s == ledger_detail::no_slot ? 0 : h.slots[static_cast<std::size_t>(s)].generation;
+  const std::uint64_t gen = s == detail::no_slot ? 0 : h.slots[static_cast<std::size_t>(s)].generation;
   if (expected_generation && *expected_generation != gen)
     return fail(errc::conflict, where + " " + std::string(to_string(inv.kind)) + " inventory: generation " +
                                     std::to_string(*expected_generation) + " expected, now " + std::to_string(gen) +
                                     "; re-read and retry");
-  if (s == ledger_detail::no_slot) {
+  if (s == detail::no_slot) {
     if (h.slots.size() >= 30000) return fail(errc::out_of_range, h.where + ": too many inventories");
     add_slot(h, *p, inv, false);
     ++h.slots.back().generation;
@@ -1244,19 +1244,19 @@ inline result<void> ledger::set_inventory(host_ref href, const provider_ref& w, 
   return {};
 }
 
-inline result<void> ledger::set_batch_capacity(host_ref href, resource_kind k, std::uint64_t total) {
+inline result<void> ledger::set_be_capacity(host_ref href, resource_kind k, std::uint64_t total) {
   auto* hp = live(href);
-  if (!hp) return ledger_detail::no_handle();
+  if (!hp) return detail::no_handle();
   auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
-  if (kind_index(k) >= ledger_detail::K) return fail(errc::invalid_argument, h.where + ": unknown resource kind");
-  const auto s = h.slot_at(h.batch(), k);
-  if (s == ledger_detail::no_slot) {
+  if (kind_index(k) >= detail::K) return fail(errc::invalid_argument, h.where + ": unknown resource kind");
+  const auto s = h.slot_at(h.be_provider(), k);
+  if (s == detail::no_slot) {
     any_inventory inv;
     inv.kind = k;
     inv.total = total;
-    add_slot(h, h.batch(), inv, false);
+    add_slot(h, h.be_provider(), inv, false);
     ++h.slots.back().generation;
     return {};
   }
@@ -1270,7 +1270,7 @@ inline result<void> ledger::set_batch_capacity(host_ref href, resource_kind k, s
 
 inline result<host_view> ledger::view(host_ref href) const {
   auto* hp = live(href);
-  if (!hp) return ledger_detail::no_handle();
+  if (!hp) return detail::no_handle();
   const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
@@ -1313,7 +1313,7 @@ inline result<host_view> ledger::view(host_ref href) const {
 
 inline result<tenancy_report> ledger::tenancy(host_ref href) const {
   auto* hp = live(href);
-  if (!hp) return ledger_detail::no_handle();
+  if (!hp) return detail::no_handle();
   const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
@@ -1341,7 +1341,7 @@ inline result<tenancy_report> ledger::tenancy(host_ref href) const {
 
 inline result<reservation_view> ledger::find(host_ref href, const uuid& consumer) const {
   auto* hp = live(href);
-  if (!hp) return ledger_detail::no_handle();
+  if (!hp) return detail::no_handle();
   const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
@@ -1352,20 +1352,20 @@ inline result<reservation_view> ledger::find(host_ref href, const uuid& consumer
 
 inline result<std::vector<reservation_view>> ledger::reservations(host_ref href) const {
   auto* hp = live(href);
-  if (!hp) return ledger_detail::no_handle();
+  if (!hp) return detail::no_handle();
   const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
   std::vector<reservation_view> out;
   for (const auto& r : h.records)
     if (r.live) out.push_back(view_of(h, r));
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.consumer < b.consumer; });
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.uuid < b.uuid; });
   return out;
 }
 
 inline result<void> ledger::audit(host_ref href) const {
   auto* hp = live(href);
-  if (!hp) return ledger_detail::no_handle();
+  if (!hp) return detail::no_handle();
   const auto& h = *hp;
   std::lock_guard lk(h.mu);
   if (h.removed) return fail(errc::not_found, h.where + " was removed");
@@ -1377,11 +1377,11 @@ inline result<void> ledger::audit(host_ref href) const {
   for (const auto& r : h.records) {
     if (!r.live) continue;
     ++live_n;
-    if (h.index.find(r.consumer) == std::nullopt)
-      return fail(errc::corrupt, h.where + ": reservation " + r.consumer.to_string() + " is missing from the index");
+    if (h.index.find(r.uuid) == std::nullopt)
+      return fail(errc::corrupt, h.where + ": reservation " + r.uuid.to_string() + " is missing from the index");
     r.amounts.for_each([&](resource_kind kind, std::uint64_t n) {
       for (auto s : r.charged[kind_index(kind)]) {
-        if (s == ledger_detail::no_slot) break;
+        if (s == detail::no_slot) break;
         used[static_cast<std::size_t>(s)] += n;
       }
     });
@@ -1389,10 +1389,10 @@ inline result<void> ledger::audit(host_ref href) const {
       return fail(errc::corrupt, h.where + ": CPU ids " + r.pinned.to_string() + " are pinned twice");
     (r.qos == qos_class::LSE ? lse : lsr) = (r.qos == qos_class::LSE ? lse : lsr) | r.pinned;
     ++refs[0];
-    if (r.cell != ledger_detail::no_slot) ++refs[static_cast<std::size_t>(r.cell)];
-    if (r.card != ledger_detail::no_slot) ++refs[static_cast<std::size_t>(r.card)];
+    if (r.cell != detail::no_slot) ++refs[static_cast<std::size_t>(r.cell)];
+    if (r.card != detail::no_slot) ++refs[static_cast<std::size_t>(r.card)];
     ++host_refs[r.tenant];
-    if (r.cell == ledger_detail::no_slot) ++floating[r.tenant];
+    if (r.cell == detail::no_slot) ++floating[r.tenant];
   }
   if (live_n != h.index.size())
     return fail(errc::corrupt, h.where + ": " + std::to_string(live_n) + " live reservations but the index holds " +
@@ -1408,7 +1408,7 @@ inline result<void> ledger::audit(host_ref href) const {
                                      std::to_string(static_cast<std::uint64_t>(used[i])));
     if (s.from_pool) {
       const cpuset& scope = s.provider == 0 ? h.all_cpus : h.providers[s.provider].cpus;
-      const auto expect = ((h.lse_cpus | h.lsr_cpus) & scope).size() * ledger_detail::mc_per_cpu;
+      const auto expect = ((h.lse_cpus | h.lsr_cpus) & scope).size() * detail::mc_per_cpu;
       if (expect != s.pinned)
         return fail(errc::corrupt, where_of(h, s.provider) + " cpu: books say pinned " + std::to_string(s.pinned) +
                                        ", CPU ids add up to " + std::to_string(expect));
@@ -1432,4 +1432,4 @@ inline result<void> ledger::audit(host_ref href) const {
   return {};
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::ledger

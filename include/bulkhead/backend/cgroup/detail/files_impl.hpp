@@ -1,19 +1,19 @@
-// bulkhead/backend/cgroup/detail/files_impl.hpp (internal): the control file parsers;
-// the contract is in bulkhead/backend/cgroup.hpp.
+// bulkhead/backend/cgroup/detail/files_impl.hpp (internal): the control file
+// parsers; the contract is in bulkhead/backend/cgroup/files.hpp.
 //
 // Formats: Documentation/admin-guide/cgroup-v2.rst ("Interface Files",
 // "Format"), cgroup-v1/memory.rst, cgroup-v1/blkio-controller.rst,
 // cgroup-v1/cpuacct.rst, Documentation/scheduler/sched-bwc.rst.
 #pragma once
 
-#include "bulkhead/backend/cgroup.hpp"
+#include "bulkhead/backend/cgroup/files.hpp"
 
 #include <limits>
 #include <optional>
 
 #include "bulkhead/detail/text.hpp"
 
-namespace bulkhead::cgroupfs {
+namespace bulkhead::cgroup {
 
 namespace detail {
 inline std::string w(std::string_view what) { return std::string(what); }
@@ -202,4 +202,4 @@ inline result<std::map<std::string, blkio_rw>> parse_blkio_stat(std::string_view
   return out;
 }
 
-}  // namespace bulkhead::cgroupfs
+}  // namespace bulkhead::cgroup

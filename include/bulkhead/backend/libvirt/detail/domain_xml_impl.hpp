@@ -1,8 +1,8 @@
 // bulkhead/backend/libvirt/detail/domain_xml_impl.hpp (internal): domain XML and capabilities parsing;
-// the contract is in bulkhead/backend/libvirt_xml.hpp.
+// the contract is in bulkhead/backend/libvirt/domain_xml.hpp.
 #pragma once
 
-#include "bulkhead/backend/libvirt_xml.hpp"
+#include "bulkhead/backend/libvirt/domain_xml.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -11,9 +11,9 @@
 #include "bulkhead/detail/text.hpp"
 #include "bulkhead/detail/xml.hpp"
 
-namespace bulkhead {
+namespace bulkhead::libvirt {
 
-namespace libvirt_detail {
+namespace detail {
 
 using bulkhead::detail::quote;
 using bulkhead::detail::xml::element;
@@ -304,7 +304,7 @@ inline void parse_metadata(const ctx& c, const element& md, parsed_domain& out) 
   }
 }
 
-}  // namespace libvirt_detail
+}  // namespace detail
 
 inline result<bytes> parse_scaled_bytes(std::string_view value, std::string_view unit, std::string_view what) {
   auto v = bulkhead::detail::parse_u64(value, what);
@@ -337,10 +337,10 @@ inline result<parsed_domain> parse_domain_xml(std::string_view xml) {
   if (!name) return fail(std::move(name.error()).in("domain XML"));
   out.name = std::string(bulkhead::detail::trim(*name));
   if (out.name.empty()) return fail(errc::parse_error, "domain XML: <name> is missing or empty");
-  libvirt_detail::ctx c{"domain " + bulkhead::detail::quote(out.name)};
+  detail::ctx c{"domain " + bulkhead::detail::quote(out.name)};
   auto id = uuid::parse(bulkhead::detail::trim(root.child("uuid").raw_text()));
   if (!id) return fail(std::move(id.error()).in(c.where));
-  out.id = *id;
+  out.uuid = *id;
   if (root.has_attr("id")) {
     auto v = bulkhead::detail::parse_i64(root.raw_attr("id"), "<domain id>");
     if (!v) return fail(std::move(v.error()).in(c.where));
@@ -349,25 +349,25 @@ inline result<parsed_domain> parse_domain_xml(std::string_view xml) {
 
   auto& spec = out.spec;
   if (auto m = root.child("memory")) {
-    auto b = libvirt_detail::scaled(c, m);
+    auto b = detail::scaled(c, m);
     if (!b) return fail(std::move(b.error()));
     spec.memory.max = *b;
   }
   if (auto m = root.child("currentMemory")) {
-    auto b = libvirt_detail::scaled(c, m);
+    auto b = detail::scaled(c, m);
     if (!b) return fail(std::move(b.error()));
     spec.memory.current = *b;
   } else {
     spec.memory.current = spec.memory.max;
   }
   if (auto v = root.child("vcpu")) {
-    auto n = libvirt_detail::u64_text(c, v);
+    auto n = detail::u64_text(c, v);
     if (!n) return fail(std::move(n.error()));
     if (*n == 0 || *n > 0xffffffffu) return fail(c.err(v, std::to_string(*n) + " vCPUs is out of range"));
     spec.cpu.max_vcpus = static_cast<std::uint32_t>(*n);
     spec.cpu.vcpus = spec.cpu.max_vcpus;
     if (v.has_attr("current")) {
-      auto cur = libvirt_detail::u64_attr(c, v, "current");
+      auto cur = detail::u64_attr(c, v, "current");
       if (!cur) return fail(std::move(cur.error()));
       if (*cur == 0 || *cur > *n) return fail(c.err(v, "current=" + std::to_string(*cur) + " is out of range"));
       spec.cpu.vcpus = static_cast<std::uint32_t>(*cur);
@@ -380,7 +380,7 @@ inline result<parsed_domain> parse_domain_xml(std::string_view xml) {
   spec.memory.soft_limit = limit<bytes>{unlimited};
   spec.memory.swap_hard_limit = limit<bytes>{unlimited};
   if (auto ct = root.child("cputune")) {
-    if (auto r = libvirt_detail::parse_cputune(c, ct, spec); !r) return fail(std::move(r.error()));
+    if (auto r = detail::parse_cputune(c, ct, spec); !r) return fail(std::move(r.error()));
   }
   if (auto mt = root.child("memtune")) {
     for (auto e = mt.first_child(); e; e = e.next_sibling()) {
@@ -389,26 +389,26 @@ inline result<parsed_domain> parse_domain_xml(std::string_view xml) {
       else if (e.qname() == "soft_limit") dst = &spec.memory.soft_limit;
       else if (e.qname() == "swap_hard_limit") dst = &spec.memory.swap_hard_limit;
       else if (e.qname() == "min_guarantee") {
-        auto b = libvirt_detail::scaled(c, e);
+        auto b = detail::scaled(c, e);
         if (!b) return fail(std::move(b.error()));
         spec.memory.min = *b;
         continue;
       }
       if (!dst) continue;
-      auto v = libvirt_detail::memtune_value(c, e);
+      auto v = detail::memtune_value(c, e);
       if (!v) return fail(std::move(v.error()));
       *dst = *v;
     }
   }
   if (auto nt = root.child_path({"numatune", "memory"})) {
     if (nt.has_attr("nodeset")) {
-      auto set = libvirt_detail::cpuset_attr(c, nt, "nodeset");
+      auto set = detail::cpuset_attr(c, nt, "nodeset");
       if (!set) return fail(std::move(set.error()));
       spec.memory.numa = numa_tune{nt.has_attr("mode") ? std::string(nt.raw_attr("mode")) : "strict", std::move(*set)};
     }
   }
   if (auto w = root.child_path({"blkiotune", "weight"})) {
-    auto v = libvirt_detail::u64_text(c, w);
+    auto v = detail::u64_text(c, w);
     if (!v) return fail(std::move(v.error()));
     spec.blkio_weight = *v;
   }
@@ -432,15 +432,15 @@ inline result<parsed_domain> parse_domain_xml(std::string_view xml) {
         d.target = ref.target;
         if (auto io = e.child("iotune")) {
           any_iotune = true;
-          if (auto r = libvirt_detail::parse_iotune(c, io, d); !r) return fail(std::move(r.error()));
+          if (auto r = detail::parse_iotune(c, io, d); !r) return fail(std::move(r.error()));
         }
-        libvirt_detail::default_unlimited(d);
+        detail::default_unlimited(d);
         spec.disks.push_back(std::move(d));
         out.disks.push_back(std::move(ref));
       } else if (n == "interface") {
         domain_interface_ref ref;
         ref.type = std::string(e.raw_attr("type"));
-        ref.mac = libvirt_detail::lower(std::string(e.child("mac").raw_attr("address")));
+        ref.mac = detail::lower(std::string(e.child("mac").raw_attr("address")));
         ref.target = std::string(e.child("target").raw_attr("dev"));
         ref.offloaded = ref.type == "vdpa" || ref.type == "hostdev";
         offload_net = offload_net || ref.offloaded;
@@ -451,13 +451,13 @@ inline result<parsed_domain> parse_domain_xml(std::string_view xml) {
         i.outbound = direction_bandwidth{};
         if (auto bw = e.child("bandwidth")) {
           if (auto in = bw.child("inbound")) {
-            auto b = libvirt_detail::parse_direction(c, in);
+            auto b = detail::parse_direction(c, in);
             if (!b) return fail(std::move(b.error()).in("interface " + bulkhead::detail::quote(ref.mac)));
             i.inbound = *b;
             any_bandwidth = any_bandwidth || b->average.is_bounded();
           }
           if (auto ob = bw.child("outbound")) {
-            auto b = libvirt_detail::parse_direction(c, ob);
+            auto b = detail::parse_direction(c, ob);
             if (!b) return fail(std::move(b.error()).in("interface " + bulkhead::detail::quote(ref.mac)));
             i.outbound = *b;
             any_bandwidth = any_bandwidth || b->average.is_bounded();
@@ -471,7 +471,7 @@ inline result<parsed_domain> parse_domain_xml(std::string_view xml) {
       }
     }
   }
-  if (auto md = root.child("metadata")) libvirt_detail::parse_metadata(c, md, out);
+  if (auto md = root.child("metadata")) detail::parse_metadata(c, md, out);
 
   // Isolation: the level, then how each resource is isolated.
   out.isolation = (offload_net || offload_disk) ? isolation_level::vm_offload : isolation_level::vm;
@@ -510,16 +510,16 @@ inline result<std::vector<numa_cell>> parse_capabilities_cells(std::string_view 
   const auto root = doc->root();
   if (root.qname() != "capabilities")
     return fail(errc::parse_error, "capabilities XML: root bulkhead::detail::xml::element is <" + std::string(root.qname()) + ">");
-  libvirt_detail::ctx c{"capabilities"};
+  detail::ctx c{"capabilities"};
   for (auto cell = root.child_path({"host", "topology", "cells"}).first_child(); cell; cell = cell.next_sibling()) {
     if (cell.qname() != "cell") continue;
     numa_cell nc;
-    auto id = libvirt_detail::u64_attr(c, cell, "id");
+    auto id = detail::u64_attr(c, cell, "id");
     if (!id) return fail(std::move(id.error()));
     if (*id > 0xffffffffu) return fail(c.err(cell, "id out of range"));
     nc.id = static_cast<std::uint32_t>(*id);
     if (auto m = cell.child("memory")) {
-      auto b = libvirt_detail::scaled(c, m);
+      auto b = detail::scaled(c, m);
       if (!b) return fail(std::move(b.error()));
       nc.memory = *b;
     }
@@ -536,4 +536,4 @@ inline result<std::vector<numa_cell>> parse_capabilities_cells(std::string_view 
   return cells;
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::libvirt

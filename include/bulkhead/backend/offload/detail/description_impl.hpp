@@ -184,7 +184,7 @@ inline result<instance_config> parse_instance(const json& o, const std::string& 
   instance_config i;
   auto id = get_uuid(o, "uuid", path);
   if (!id) return fail(std::move(id.error()));
-  i.id = *id;
+  i.uuid = *id;
   auto name = get_string(o, "name", path, true);
   if (!name) return fail(std::move(name.error()));
   i.name = *name;
@@ -201,7 +201,7 @@ inline result<instance_config> parse_instance(const json& o, const std::string& 
   }
   auto inc = opt_u64(o, "incarnation", path);
   if (!inc) return fail(std::move(inc.error()));
-  if (*inc) i.run = incarnation{**inc};
+  if (*inc) i.incarnation = incarnation{**inc};
   auto st = get_enum<instance_state>(o, "state", path, instance_state::running);
   if (!st) return fail(std::move(st.error()));
   i.state = *st;
@@ -455,7 +455,7 @@ inline result<void> run_workload(emulated_card& card, const workload& w, mono_ti
   return {};
 }
 
-inline result<emulated_card> build_card(const card_description& d, mono_time now) {
+inline result<emulated_card> emulated_card::make(const card_description& d, mono_time now) {
   const std::string where = "card " + d.identity.pci_address;
   const mono_time start =
       d.load ? now - std::chrono::duration_cast<mono_clock::duration>(d.load->duration) : now;

@@ -80,9 +80,9 @@ inline result<emulated_card> emulated_card::make(card_identity identity, card_ca
 }
 
 inline result<void> emulated_card::add_instance(instance_config instance) {
-  const std::string w = "instances[" + instance.id.to_string() + "]";
-  if (instance.id.is_nil()) return fail(errc::invalid_argument, "instance " + bulkhead::detail::quote(instance.name) + ": nil uuid");
-  if (find_instance(instance.id))
+  const std::string w = "instances[" + instance.uuid.to_string() + "]";
+  if (instance.uuid.is_nil()) return fail(errc::invalid_argument, "instance " + bulkhead::detail::quote(instance.name) + ": nil uuid");
+  if (find_instance(instance.uuid))
     return fail(errc::already_exists, w + ": uuid already on card " + identity_.pci_address);
   if (instance.isolation != isolation_level::bare_metal && instance.isolation != isolation_level::vm_offload)
     return fail(errc::invalid_argument, w + ".isolation: " + std::string(to_string(instance.isolation)) +
@@ -99,7 +99,7 @@ inline result<void> emulated_card::add_instance(instance_config instance) {
 
 inline const instance_config* emulated_card::find_instance(const uuid& id) const noexcept {
   for (const auto& i : instances_)
-    if (i.id == id) return &i;
+    if (i.uuid == id) return &i;
   return nullptr;
 }
 

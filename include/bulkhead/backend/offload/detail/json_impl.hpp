@@ -40,7 +40,7 @@ inline json direction_counters(const net_direction_counters& c) {
 
 }  // namespace detail
 
-inline nlohmann::json function_json(const function_view& f) {
+inline void to_json(nlohmann::json& j, const function_view& f) {
   using json = nlohmann::json;
   json o;
   o["address"] = f.address;
@@ -76,10 +76,10 @@ inline nlohmann::json function_json(const function_view& f) {
                          {"throttled_ns", detail::ns(d.throttled_time)}};
   }
   o["problems"] = detail::errors(f.problems);
-  return o;
+  j = std::move(o);
 }
 
-inline nlohmann::json card_json(const card_view& c) {
+inline void to_json(nlohmann::json& j, const card_view& c) {
   using json = nlohmann::json;
   json o;
   o["pci_address"] = c.identity.pci_address;
@@ -112,10 +112,10 @@ inline nlohmann::json card_json(const card_view& c) {
   o["enabled_vfs"] = c.enabled_vfs ? json(*c.enabled_vfs) : json(nullptr);
   o["link_bandwidth_bytes_sec"] = detail::q(c.link_bandwidth);
   json fs = json::array();
-  for (const auto& f : c.functions) fs.push_back(function_json(f));
+  for (const auto& f : c.functions) fs.push_back(json(f));
   o["functions"] = std::move(fs);
   o["problems"] = detail::errors(c.problems);
-  return o;
+  j = std::move(o);
 }
 
 }  // namespace bulkhead::offload

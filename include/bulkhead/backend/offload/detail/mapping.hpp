@@ -1,7 +1,7 @@
 // bulkhead/backend/offload/detail/mapping.hpp (internal): card functions into
 // the common vocabulary (quota_spec, usage_sample, isolation profile), shared
 // by both offload backends. The mapping is documented in
-// bulkhead/backend/offload.hpp.
+// bulkhead/backend/offload/backend.hpp.
 #pragma once
 
 #include <string>

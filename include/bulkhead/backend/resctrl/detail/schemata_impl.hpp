@@ -1,40 +1,40 @@
-// bulkhead/backend/resctrl/detail/schemata_impl.hpp (internal): schemata and info parsing, capacity bitmask placement;
-// the contract is in bulkhead/backend/resctrl.hpp.
+// bulkhead/backend/resctrl/detail/schemata_impl.hpp (internal): schemata and
+// info parsing, capacity bitmask placement; the contract is in
+// bulkhead/backend/resctrl/schemata.hpp.
 //
 // Formats: Documentation/arch/x86/resctrl.rst
 // ("Schemata files", "Cache Bit Masks", "Memory bandwidth Allocation").
 #pragma once
 
-#include "bulkhead/backend/resctrl.hpp"
+#include "bulkhead/backend/resctrl/schemata.hpp"
 
 #include <algorithm>
 #include <limits>
 
 #include "bulkhead/backend/drift.hpp"
-#include "bulkhead/backend/mount_table.hpp"
 #include "bulkhead/detail/text.hpp"
 
-namespace bulkhead {
+namespace bulkhead::resctrl {
 
-inline std::uint32_t resctrl_info::num_closids() const noexcept {
+inline std::uint32_t info::num_closids() const noexcept {
   std::uint32_t n = std::numeric_limits<std::uint32_t>::max();
   for (const auto& c : caches) n = std::min(n, c.num_closids);
   if (mb) n = std::min(n, mb->num_closids);
   return n == std::numeric_limits<std::uint32_t>::max() ? 0 : n;
 }
 
-inline const resctrl_cache_info* resctrl_info::cache(std::string_view resource) const noexcept {
+inline const cache_info* info::cache(std::string_view resource) const noexcept {
   for (const auto& c : caches)
     if (c.resource == resource) return &c;
   return nullptr;
 }
 
-inline bool resctrl_is_cache(std::string_view r) noexcept {
+inline bool is_cache(std::string_view r) noexcept {
   return r.size() >= 2 && r[0] == 'L' && (r[1] == '2' || r[1] == '3');
 }
 
-inline result<resctrl_schemata> parse_schemata(std::string_view text, std::string_view what) {
-  resctrl_schemata out;
+inline result<schemata> parse_schemata(std::string_view text, std::string_view what) {
+  schemata out;
   std::size_t n = 0;
   std::optional<error> err;
   bulkhead::detail::split(text, '\n', [&](std::string_view line) {
@@ -50,7 +50,7 @@ inline result<resctrl_schemata> parse_schemata(std::string_view text, std::strin
     }
     schemata_line l;
     l.resource = std::string(bulkhead::detail::trim(line.substr(0, colon)));
-    const bool hex = resctrl_is_cache(l.resource);
+    const bool hex = is_cache(l.resource);
     bulkhead::detail::split(line.substr(colon + 1), ';', [&](std::string_view item) {
       if (err) return;
       item = bulkhead::detail::trim(item);
@@ -94,7 +94,7 @@ inline result<resctrl_schemata> parse_schemata(std::string_view text, std::strin
 
 inline std::string format_schemata_line(const schemata_line& line) {
   std::string s = line.resource + ":";
-  const bool hex = resctrl_is_cache(line.resource);
+  const bool hex = is_cache(line.resource);
   bool first = true;
   for (const auto& [id, v] : line.values) {
     if (!first) s += ';';
@@ -105,13 +105,13 @@ inline std::string format_schemata_line(const schemata_line& line) {
   return s;
 }
 
-inline const schemata_line* find_line(const resctrl_schemata& s, std::string_view resource) noexcept {
+inline const schemata_line* find_line(const schemata& s, std::string_view resource) noexcept {
   for (const auto& l : s)
     if (l.resource == resource) return &l;
   return nullptr;
 }
 
-inline result<void> check_cbm(std::uint64_t mask, const resctrl_cache_info& info, std::string_view what) {
+inline result<void> check_cbm(std::uint64_t mask, const cache_info& info, std::string_view what) {
   const std::string w(what);
   if (mask == 0) return fail(errc::invalid_argument, w + ": empty mask");
   if ((mask & ~info.cbm_mask) != 0)
@@ -127,8 +127,8 @@ inline result<void> check_cbm(std::uint64_t mask, const resctrl_cache_info& info
   return {};
 }
 
-namespace resctrl_detail {
-inline bool valid_mask(std::uint64_t m, const resctrl_cache_info& info) {
+namespace detail {
+inline bool valid_mask(std::uint64_t m, const cache_info& info) {
   return m != 0 && (m & ~info.cbm_mask) == 0 && static_cast<std::uint32_t>(std::popcount(m)) >= info.min_cbm_bits &&
          (info.sparse_masks || cbm_contiguous(m));
 }
@@ -136,9 +136,9 @@ inline std::uint64_t run_of(std::uint32_t ways, std::uint32_t start) {
   const std::uint64_t ones = ways >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << ways) - 1;
   return ones << start;
 }
-}  // namespace resctrl_detail
+}  // namespace detail
 
-inline result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32_t ways, bool exclusive, std::uint64_t current,
+inline result<cbm_choice> choose_cbm(const cache_info& info, std::uint32_t ways, bool exclusive, std::uint64_t current,
                               const cbm_usage& usage, std::string_view what) {
   const std::string w(what);
   if (ways == 0 || ways > info.ways())
@@ -149,7 +149,7 @@ inline result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32
                                         " min_cbm_bits " + std::to_string(info.min_cbm_bits));
   const std::uint32_t width = 64 - static_cast<std::uint32_t>(std::countl_zero(info.cbm_mask));
   const auto fits = [&](std::uint64_t m, std::uint64_t allowed) {
-    return static_cast<std::uint32_t>(std::popcount(m)) == ways && (m & ~allowed) == 0 && resctrl_detail::valid_mask(m, info);
+    return static_cast<std::uint32_t>(std::popcount(m)) == ways && (m & ~allowed) == 0 && detail::valid_mask(m, info);
   };
   if (!exclusive) {
     const std::uint64_t allowed = info.cbm_mask & ~usage.exclusive;
@@ -157,7 +157,7 @@ inline result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32
     std::optional<std::uint64_t> best;
     int best_overlap = std::numeric_limits<int>::max();
     for (std::uint32_t start = 0; start + ways <= width; ++start) {
-      const auto m = resctrl_detail::run_of(ways, start);
+      const auto m = detail::run_of(ways, start);
       if ((m & ~allowed) != 0) continue;
       const int overlap = std::popcount(m & usage.shared);
       if (overlap < best_overlap) {
@@ -177,7 +177,7 @@ inline result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32
     for (const auto& h : usage.shrinkable) {
       if ((h.mask & m) == 0) continue;
       const auto nm = h.mask & ~m;
-      if (!resctrl_detail::valid_mask(nm, info)) return false;
+      if (!detail::valid_mask(nm, info)) return false;
       out.push_back(cbm_usage::holder{h.group, nm});
     }
     return true;
@@ -186,7 +186,7 @@ inline result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32
   if (fits(current, allowed) && plan(current, shrunk)) return cbm_choice{current, shrunk};
   std::optional<cbm_choice> best;
   for (std::uint32_t start = width >= ways ? width - ways + 1 : 0; start-- > 0;) {
-    const auto m = resctrl_detail::run_of(ways, start);
+    const auto m = detail::run_of(ways, start);
     if ((m & ~allowed) != 0) continue;
     if (!plan(m, shrunk)) continue;
     if (!best || shrunk.size() < best->shrunk.size()) best = cbm_choice{m, shrunk};
@@ -200,19 +200,5 @@ inline result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32
   return *best;
 }
 
-inline result<resctrl_options> resctrl_options_from_mounts(std::string_view mount_table_text, const std::string& fs_root) {
-  auto t = parse_mount_table(mount_table_text);
-  if (!t) return fail(std::move(t.error()));
-  for (const auto& e : *t) {
-    if (e.fstype != "resctrl") continue;
-    resctrl_options o;
-    std::string base = fs_root;
-    while (!base.empty() && base.back() == '/') base.pop_back();
-    o.root = base + e.mount_point;
-    o.mba_mbps = e.has_option("mba_MBps");
-    return o;
-  }
-  return fail(errc::not_found, "the mount table has no resctrl mount (mount -t resctrl resctrl /sys/fs/resctrl)");
-}
 
-}  // namespace bulkhead
+}  // namespace bulkhead::resctrl

@@ -1,5 +1,5 @@
-// Confined file access; contract in bulkhead/detail/rooted_fs.hpp.
-#include "bulkhead/detail/rooted_fs.hpp"
+// Confined file access; contract in bulkhead/backend/rooted_fs.hpp.
+#include "bulkhead/backend/rooted_fs.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,10 +1,11 @@
-// bulkhead/backend/offload.hpp: the offload backends, X-Dragon-style cards
-// behind the same backend interface as VMs and cgroups.
+// bulkhead/backend/offload/backend.hpp: the offload backends (compiled in
+// libbulkhead-core), X-Dragon-style cards behind the same backend interface
+// as VMs and cgroups.
 //
 // Two implementations:
-//   - offload_backend: emulated cards (offload/emulated_card.hpp) built from a
+//   - offload::backend: emulated cards (offload/emulated_card.hpp) built from a
 //     JSON description (docs/offload-card.md) on an injected clock;
-//   - offload_sysfs_backend: the Linux view of offload hardware read from an
+//   - offload::sysfs_backend: the Linux view of offload hardware read from an
 //     injected sysfs root (PCI virtio functions, SR-IOV VFs, vDPA devices, the
 //     net and block devices they back), docs/offload.md.
 //
@@ -40,7 +41,7 @@
 #include "bulkhead/model/enums.hpp"
 #include "bulkhead/model/ids.hpp"
 
-namespace bulkhead {
+namespace bulkhead::offload {
 
 // Emulated cards.
 //
@@ -50,19 +51,19 @@ namespace bulkhead {
 // total_iops_sec), each function all-or-nothing through the card's admission;
 // knobs the card lacks are listed as unsupported. Reads settle the card at
 // the clock's now.
-class BULKHEAD_API offload_backend final : public backend, public offload::card_source {
+class BULKHEAD_API backend final : public bulkhead::backend, public card_source {
  public:
-  // From the JSON text; `source` names it in errors and source().
-  [[nodiscard]] static result<std::unique_ptr<offload_backend>> from_description(
-      std::string_view json_text, std::shared_ptr<offload::card_clock> clock, std::string source);
-  // Reads the file (confined to its directory: a link out of it is refused).
-  [[nodiscard]] static result<std::unique_ptr<offload_backend>> from_description_file(
-      const std::string& path,
-      std::shared_ptr<offload::card_clock> clock = std::make_shared<offload::steady_card_clock>());
-  // From cards built in code.
-  [[nodiscard]] static std::unique_ptr<offload_backend> from_cards(std::vector<offload::emulated_card> cards,
-                                                                   std::shared_ptr<offload::card_clock> clock,
-                                                                   std::string source);
+  // From a card description's JSON text (docs/offload-card.md); `source`
+  // names it in errors and source().
+  [[nodiscard]] static result<std::unique_ptr<backend>> make(std::string_view json_text,
+                                                             std::shared_ptr<card_clock> clock, std::string source);
+  // Reads a card description file (confined to its directory: a link out of
+  // it is refused).
+  [[nodiscard]] static result<std::unique_ptr<backend>> open(
+      const std::string& path, std::shared_ptr<card_clock> clock = std::make_shared<steady_card_clock>());
+  // From cards built in code (nothing to fail).
+  backend(std::vector<emulated_card> cards, std::shared_ptr<card_clock> clock, std::string source)
+      : cards_(std::move(cards)), clock_(std::move(clock)), source_(std::move(source)) {}
 
   [[nodiscard]] std::string_view kind() const noexcept override { return "offload"; }
   [[nodiscard]] const std::string& source() const noexcept override { return source_; }
@@ -73,32 +74,28 @@ class BULKHEAD_API offload_backend final : public backend, public offload::card_
   [[nodiscard]] result<apply_report> apply(const instance_info& instance, const quota_spec& spec) override;
 
   // Every card as of the clock's now.
-  [[nodiscard]] result<std::vector<offload::card_view>> cards() override;
+  [[nodiscard]] result<std::vector<card_view>> cards() override;
 
-  [[nodiscard]] std::vector<offload::emulated_card>& emulated_cards() noexcept { return cards_; }
-  [[nodiscard]] offload::card_clock& clock() noexcept { return *clock_; }
+  [[nodiscard]] std::vector<emulated_card>& emulated_cards() noexcept { return cards_; }
+  [[nodiscard]] card_clock& clock() noexcept { return *clock_; }
 
  private:
-  offload_backend(std::vector<offload::emulated_card> cards, std::shared_ptr<offload::card_clock> clock,
-                  std::string source)
-      : cards_(std::move(cards)), clock_(std::move(clock)), source_(std::move(source)) {}
-
   struct located {
-    offload::emulated_card* card;
-    const offload::instance_config* instance;
+    emulated_card* card;
+    const instance_config* instance;
   };
   [[nodiscard]] BULKHEAD_HIDDEN result<located> locate(const instance_info& instance);
 
-  std::vector<offload::emulated_card> cards_;
-  std::shared_ptr<offload::card_clock> clock_;
+  std::vector<emulated_card> cards_;
+  std::shared_ptr<card_clock> clock_;
   std::string source_;
 };
 
 // Which functions make up which instance on a host. The Linux view has no
 // notion of tenants: the caller (the control plane that assigned the
 // functions) says which function belongs to whom.
-struct offload_sysfs_binding {
-  uuid id;
+struct sysfs_binding {
+  bulkhead::uuid uuid;
   std::string name;
   isolation_level isolation = isolation_level::bare_metal;  // bare_metal or vm_offload
   std::optional<std::string> tenant;
@@ -109,9 +106,9 @@ struct offload_sysfs_binding {
 
 // parse_sysfs_bindings() reads them from JSON text: bulkhead/backend/offload/bindings.hpp.
 
-struct offload_sysfs_options {
+struct sysfs_options {
   std::string sysfs_root;  // "/sys" on a host; a fixture tree in tests
-  std::vector<offload_sysfs_binding> bindings;
+  std::vector<sysfs_binding> bindings;
 };
 
 // The Linux view.
@@ -134,12 +131,12 @@ struct offload_sysfs_options {
 // errors; the rest is still read. capacity() is errc::unsupported (sysfs does
 // not say what the boards have); apply() is errc::unsupported (the Linux view
 // is read-only).
-class BULKHEAD_API offload_sysfs_backend final : public backend, public offload::card_source {
+class BULKHEAD_API sysfs_backend final : public bulkhead::backend, public card_source {
  public:
   // errc::not_found / permission_denied when the root cannot be opened;
   // errc::invalid_argument for a binding that names a function twice.
-  [[nodiscard]] static result<std::unique_ptr<offload_sysfs_backend>> open(offload_sysfs_options options);
-  ~offload_sysfs_backend() override;
+  [[nodiscard]] static result<std::unique_ptr<sysfs_backend>> open(sysfs_options opts);
+  ~sysfs_backend() override;
 
   [[nodiscard]] std::string_view kind() const noexcept override { return "offload"; }
   [[nodiscard]] const std::string& source() const noexcept override;
@@ -148,13 +145,13 @@ class BULKHEAD_API offload_sysfs_backend final : public backend, public offload:
   [[nodiscard]] result<std::vector<instance_info>> discover() override;
   [[nodiscard]] result<instance_reading> read(const instance_info& instance) override;
   [[nodiscard]] result<apply_report> apply(const instance_info& instance, const quota_spec& spec) override;
-  [[nodiscard]] result<std::vector<offload::card_view>> cards() override;
+  [[nodiscard]] result<std::vector<card_view>> cards() override;
 
   struct BULKHEAD_HIDDEN impl;
 
  private:
-  BULKHEAD_HIDDEN explicit offload_sysfs_backend(std::unique_ptr<impl> p) noexcept;
+  BULKHEAD_HIDDEN explicit sysfs_backend(std::unique_ptr<impl> p) noexcept;
   std::unique_ptr<impl> p_;
 };
 
-}  // namespace bulkhead
+}  // namespace bulkhead::offload

@@ -1,4 +1,4 @@
-// Internal (src/util/file_cache.hpp): control files kept open and re-read.
+// Internal (src/backend/file_cache.hpp): control files kept open and re-read.
 //
 // Opening a cgroupfs or resctrl file costs several times more than reading
 // it (kernfs builds its per-open state on every open(2)); a reconcile loop
@@ -28,7 +28,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "bulkhead/detail/rooted_fs.hpp"
+#include "bulkhead/backend/rooted_fs.hpp"
 #include "bulkhead/detail/text.hpp"
 
 namespace bulkhead::detail {

@@ -1,5 +1,5 @@
-// The resctrl backend; contract in bulkhead/backend/resctrl.hpp.
-#include "bulkhead/backend/resctrl.hpp"
+// The resctrl backend; contract in bulkhead/backend/resctrl/backend.hpp.
+#include "bulkhead/backend/resctrl/backend.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -14,16 +14,16 @@
 #include "bulkhead/backend/drift.hpp"
 #include "bulkhead/backend/mount_table.hpp"
 #include "bulkhead/backend/task_id.hpp"
-#include "util/file_cache.hpp"
-#include "bulkhead/detail/rooted_fs.hpp"
+#include "backend/file_cache.hpp"
+#include "bulkhead/backend/rooted_fs.hpp"
 #include "bulkhead/detail/text.hpp"
 
-namespace bulkhead {
+namespace bulkhead::resctrl {
 
 // ---- the real file access: a rooted_dir ---------------------------------------------
 namespace {
 
-class rooted_resctrl_fs final : public resctrl_fs {
+class rooted_resctrl_fs final : public fs {
  public:
   rooted_resctrl_fs(rooted_dir d, std::size_t max_open) : d_(std::move(d)), cache_(max_open) {}
   const std::string& path() const noexcept override { return d_.path(); }
@@ -64,39 +64,39 @@ class rooted_resctrl_fs final : public resctrl_fs {
 
  private:
   rooted_dir d_;
-  mutable detail::open_file_cache cache_;
+  mutable bulkhead::detail::open_file_cache cache_;
 };
 
 }  // namespace
 
-result<std::unique_ptr<resctrl_fs>> open_resctrl_fs(const std::string& root, std::size_t max_open_files) {
+result<std::unique_ptr<fs>> fs::open(const std::string& root, std::size_t max_open_files) {
   auto d = rooted_dir::open(root);
   if (!d) return fail(std::move(d.error()));
-  return std::unique_ptr<resctrl_fs>(new rooted_resctrl_fs(std::move(*d), max_open_files));
+  return std::unique_ptr<fs>(new rooted_resctrl_fs(std::move(*d), max_open_files));
 }
 
 // ---- the backend ------------------------------------------------------------------
 
-struct resctrl_backend::impl {
-  resctrl_options opts;
-  std::unique_ptr<resctrl_fs> fs;
-  resctrl_info info;
+struct backend::impl {
+  resctrl::options opts;
+  std::unique_ptr<resctrl::fs> fs;
+  resctrl::info info;
   std::string source;
 };
 
 namespace {
 
-using impl_t = resctrl_backend::impl;
+using impl_t = backend::impl;
 
 bool reserved(std::string_view n) { return n == "info" || n == "mon_data" || n == "mon_groups"; }
 
-result<std::uint64_t> read_num(const resctrl_fs& fs, const std::string& rel, bool hex) {
+result<std::uint64_t> read_num(const fs& fs, const std::string& rel, bool hex) {
   auto t = fs.read(rel);
   if (!t) return fail(std::move(t.error()));
   const auto v = bulkhead::detail::trim(*t);
   return hex ? bulkhead::detail::parse_hex_u64(v, fs.path() + "/" + rel) : bulkhead::detail::parse_u64(v, fs.path() + "/" + rel);
 }
-result<std::optional<std::uint64_t>> read_opt_num(const resctrl_fs& fs, const std::string& rel, bool hex) {
+result<std::optional<std::uint64_t>> read_opt_num(const fs& fs, const std::string& rel, bool hex) {
   auto v = read_num(fs, rel, hex);
   if (v) return std::optional<std::uint64_t>(*v);
   if (v.error().code() == errc::not_found) return std::optional<std::uint64_t>{};
@@ -108,19 +108,19 @@ result<std::uint32_t> u32(result<std::uint64_t> v, const std::string& what) {
   return static_cast<std::uint32_t>(*v);
 }
 
-result<resctrl_info> read_info(const resctrl_fs& fs, bool mbps) {
+result<resctrl::info> read_info(const fs& fs, bool mbps) {
   auto dirs = fs.list("info");
   if (!dirs) {
     if (dirs.error().code() == errc::not_found)
       return fail(errc::not_found, fs.path() + " has no info/ directory: not a resctrl mount");
     return fail(std::move(dirs.error()));
   }
-  resctrl_info info;
+  resctrl::info info;
   info.mba_mbps = mbps;
   for (const auto& d : *dirs) {
     const std::string p = "info/" + d + "/";
-    if (resctrl_is_cache(d) && d.find("_MON") == std::string::npos) {
-      resctrl_cache_info c;
+    if (is_cache(d) && d.find("_MON") == std::string::npos) {
+      cache_info c;
       c.resource = d;
       auto m = read_num(fs, p + "cbm_mask", true);
       if (!m) return fail(std::move(m.error()));
@@ -146,7 +146,7 @@ result<resctrl_info> read_info(const resctrl_fs& fs, bool mbps) {
       info.cdp = info.cdp || d == "L3CODE" || d == "L3DATA";
       info.caches.push_back(std::move(c));
     } else if (d == "MB") {
-      resctrl_mb_info m;
+      mb_info m;
       auto a = u32(read_num(fs, p + "min_bandwidth", false), p + "min_bandwidth");
       auto g = u32(read_num(fs, p + "bandwidth_gran", false), p + "bandwidth_gran");
       auto n = u32(read_num(fs, p + "num_closids", false), p + "num_closids");
@@ -161,7 +161,7 @@ result<resctrl_info> read_info(const resctrl_fs& fs, bool mbps) {
       m.delay_linear = dl->value_or(1) == 1;
       info.mb = m;
     } else if (d == "L3_MON") {
-      resctrl_mon_info m;
+      mon_info m;
       auto n = u32(read_num(fs, p + "num_rmids", false), p + "num_rmids");
       if (!n) return fail(std::move(n.error()));
       m.num_rmids = *n;
@@ -177,8 +177,8 @@ result<resctrl_info> read_info(const resctrl_fs& fs, bool mbps) {
 }
 
 // The cache resources bulkhead allocates: L3, or L3DATA and L3CODE with CDP.
-std::vector<const resctrl_cache_info*> l3_resources(const resctrl_info& info) {
-  std::vector<const resctrl_cache_info*> out;
+std::vector<const cache_info*> l3_resources(const resctrl::info& info) {
+  std::vector<const cache_info*> out;
   if (info.cdp) {
     if (const auto* d = info.cache("L3DATA")) out.push_back(d);
     if (const auto* c = info.cache("L3CODE")) out.push_back(c);
@@ -200,19 +200,19 @@ result<std::string> group_name(const instance_info& i) {
   if (reserved(i.name)) return fail(errc::invalid_argument, "resctrl group name " + bulkhead::detail::quote(i.name) + " is reserved");
   thread_local std::string last_name;
   thread_local uuid last_uuid;
-  if (!i.id.id.is_nil() && !(last_name == i.name && last_uuid == i.id.id) && !(i.id.id == task_uuid(i.name)))
-    return fail(errc::invalid_argument, "instance " + i.id.id.to_string() + " is not resctrl group " +
+  if (!i.id.uuid.is_nil() && !(last_name == i.name && last_uuid == i.id.uuid) && !(i.id.uuid == task_uuid(i.name)))
+    return fail(errc::invalid_argument, "instance " + i.id.uuid.to_string() + " is not resctrl group " +
                                             bulkhead::detail::quote(i.name) + " (whose uuid is " + task_uuid(i.name).to_string() + ")");
-  if (!i.id.id.is_nil()) {
+  if (!i.id.uuid.is_nil()) {
     last_name = i.name;
-    last_uuid = i.id.id;
+    last_uuid = i.id.uuid;
   }
   return i.name;
 }
 
 instance_info make_info(const impl_t& im, const std::string& name) {
   instance_info i;
-  i.id.id = task_uuid(name);
+  i.id.uuid = task_uuid(name);
   i.name = name;
   i.source = im.source;
   i.kind = instance_kind::task;
@@ -228,7 +228,7 @@ result<void> identify(const impl_t& im, instance_info& i) {
   auto dir = im.fs->is_directory(i.name);
   if (!dir) return fail(std::move(dir.error()));
   if (!*dir) return fail(errc::not_found, "resctrl group " + bulkhead::detail::quote(i.name) + " is not a directory");
-  i.id.run = incarnation{*ino};
+  i.id.incarnation = incarnation{*ino};
   if (auto t = im.fs->read(i.name + "/tasks"); t && !bulkhead::detail::trim(*t).empty()) i.state = instance_state::running;
   return {};
 }
@@ -247,7 +247,7 @@ result<std::vector<std::string>> group_names(const impl_t& im) {
 
 struct group_state {
   std::string name;  // "" = the default group
-  resctrl_schemata schemata;
+  resctrl::schemata schemata;
   std::string mode = "shareable";
 };
 
@@ -314,7 +314,7 @@ void write_values(impl_t& im, const std::string& group, const std::vector<pendin
   for (const auto& l : lines) text += format_schemata_line(l) + "\n";
   const std::string prefix = group.empty() ? "" : group + "/";
   const auto text_of = [&](const pending_value& v, std::uint64_t x) {
-    return resctrl_is_cache(v.resource) ? mask_text(x) : mb_text(mbps, x);
+    return is_cache(v.resource) ? mask_text(x) : mb_text(mbps, x);
   };
   auto w = im.fs->write(prefix + "schemata", text);
   if (!w) {
@@ -326,7 +326,7 @@ void write_values(impl_t& im, const std::string& group, const std::vector<pendin
     return;
   }
   auto back = im.fs->read(prefix + "schemata");
-  std::optional<resctrl_schemata> s;
+  std::optional<schemata> s;
   if (back)
     if (auto p = parse_schemata(*back, im.fs->path() + "/" + prefix + "schemata")) s = std::move(*p);
   for (const auto& v : values) {
@@ -365,7 +365,7 @@ result<void> write_mode(impl_t& im, const std::string& group, const std::string&
 
 // True when the group's own schemata and mode already give what the spec
 // asks (so nothing else needs reading and nothing is written).
-bool satisfied(const resctrl_info& info, const group_state& self, const quota_spec& spec) {
+bool satisfied(const resctrl::info& info, const group_state& self, const quota_spec& spec) {
   const auto value = [&](const std::string& res, std::uint32_t d) -> std::optional<std::uint64_t> {
     const auto* l = find_line(self.schemata, res);
     const auto* v = l ? l->find(d) : nullptr;
@@ -413,16 +413,16 @@ bool satisfied(const resctrl_info& info, const group_state& self, const quota_sp
 
 }  // namespace
 
-resctrl_backend::resctrl_backend(std::unique_ptr<impl> p) noexcept : p_(std::move(p)) {}
-resctrl_backend::~resctrl_backend() = default;
+backend::backend(std::unique_ptr<impl> p) noexcept : p_(std::move(p)) {}
+backend::~backend() = default;
 
-result<std::unique_ptr<resctrl_backend>> resctrl_backend::open(resctrl_options options) {
-  auto fs = open_resctrl_fs(options.root, options.max_open_files);
+result<std::unique_ptr<backend>> backend::open(resctrl::options options) {
+  auto fs = resctrl::fs::open(options.root, options.max_open_files);
   if (!fs) return fail(std::move(fs.error()));
   return open(std::move(options), std::move(*fs));
 }
 
-result<std::unique_ptr<resctrl_backend>> resctrl_backend::open(resctrl_options options, std::unique_ptr<resctrl_fs> files) {
+result<std::unique_ptr<backend>> backend::open(resctrl::options options, std::unique_ptr<fs> files) {
   auto im = std::make_unique<impl>();
   im->fs = std::move(files);
   auto info = read_info(*im->fs, options.mba_mbps);
@@ -430,13 +430,13 @@ result<std::unique_ptr<resctrl_backend>> resctrl_backend::open(resctrl_options o
   im->info = std::move(*info);
   im->source = "resctrl:" + im->fs->path();
   im->opts = std::move(options);
-  return std::unique_ptr<resctrl_backend>(new resctrl_backend(std::move(im)));
+  return std::unique_ptr<backend>(new backend(std::move(im)));
 }
 
-const std::string& resctrl_backend::source() const noexcept { return p_->source; }
-const resctrl_info& resctrl_backend::info() const noexcept { return p_->info; }
+const std::string& backend::source() const noexcept { return p_->source; }
+const resctrl::info& backend::info() const noexcept { return p_->info; }
 
-result<host_capacity> resctrl_backend::capacity() {
+result<host_capacity> backend::capacity() {
   host_capacity cap;
   auto t = p_->fs->read("cpus_list");
   if (!t) return fail(std::move(t.error()).in("resctrl capacity"));
@@ -446,7 +446,7 @@ result<host_capacity> resctrl_backend::capacity() {
   return cap;
 }
 
-result<std::vector<instance_info>> resctrl_backend::discover() {
+result<std::vector<instance_info>> backend::discover() {
   auto names = group_names(*p_);
   if (!names) return fail(std::move(names.error()));
   std::vector<instance_info> out;
@@ -461,7 +461,7 @@ result<std::vector<instance_info>> resctrl_backend::discover() {
   return out;
 }
 
-result<instance_reading> resctrl_backend::read(const instance_info& instance) {
+result<instance_reading> backend::read(const instance_info& instance) {
   auto name = group_name(instance);
   if (!name) return fail(std::move(name.error()));
   instance_reading out;
@@ -469,7 +469,7 @@ result<instance_reading> resctrl_backend::read(const instance_info& instance) {
   out.info.qos = instance.qos;
   out.info.tenant = instance.tenant;
   if (auto r = identify(*p_, out.info); !r) {
-    if (r.error().code() == errc::not_found && instance.id.run)
+    if (r.error().code() == errc::not_found && instance.id.incarnation)
       return fail(errc::vanished, r.error().message() + " (it was read before: removed since)");
     return fail(std::move(r.error()));
   }
@@ -555,7 +555,7 @@ result<instance_reading> resctrl_backend::read(const instance_info& instance) {
   return out;
 }
 
-result<apply_report> resctrl_backend::apply(const instance_info& instance, const quota_spec& spec) {
+result<apply_report> backend::apply(const instance_info& instance, const quota_spec& spec) {
   auto name = group_name(instance);
   if (!name) return fail(std::move(name.error()));
   if (auto v = validate(spec); !v) return fail(std::move(v.error()).in("applying to resctrl group " + bulkhead::detail::quote(*name)));
@@ -577,7 +577,7 @@ result<apply_report> resctrl_backend::apply(const instance_info& instance, const
     if (e.code() == errc::not_found) {
       auto d = im.fs->is_directory(*name);
       if (d && !*d)
-        return fail(instance.id.run ? errc::vanished : errc::not_found,
+        return fail(instance.id.incarnation ? errc::vanished : errc::not_found,
                     "resctrl group " + bulkhead::detail::quote(*name) + " does not exist in " + im.fs->path());
     }
     return fail(std::move(e).in("applying to resctrl group " + bulkhead::detail::quote(*name)));
@@ -828,7 +828,7 @@ result<apply_report> resctrl_backend::apply(const instance_info& instance, const
   return rep;
 }
 
-result<instance_info> resctrl_backend::create(std::string_view name, std::optional<qos_class> qos,
+result<instance_info> backend::create(std::string_view name, std::optional<qos_class> qos,
                                               std::optional<std::string> tenant) {
   if (auto v = validate_name(name, "resctrl group name"); !v) return fail(std::move(v.error()));
   const std::string n(name);
@@ -858,7 +858,7 @@ result<instance_info> resctrl_backend::create(std::string_view name, std::option
   return i;
 }
 
-result<void> resctrl_backend::attach(const instance_info& instance, pid_t tid) {
+result<void> backend::attach(const instance_info& instance, pid_t tid) {
   auto name = group_name(instance);
   if (!name) return fail(std::move(name.error()));
   if (tid <= 0) return fail(errc::invalid_argument, "task id " + std::to_string(tid) + " is not a task");
@@ -867,7 +867,7 @@ result<void> resctrl_backend::attach(const instance_info& instance, pid_t tid) {
   return {};
 }
 
-result<void> resctrl_backend::remove(const instance_info& instance) {
+result<void> backend::remove(const instance_info& instance) {
   auto name = group_name(instance);
   if (!name) return fail(std::move(name.error()));
   auto held = p_->fs->lock();
@@ -877,4 +877,4 @@ result<void> resctrl_backend::remove(const instance_info& instance) {
   return {};
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::resctrl

@@ -1,18 +1,16 @@
-// The emulated-card backend; contract in bulkhead/backend/offload.hpp.
+// The emulated-card backend; contract in bulkhead/backend/offload/backend.hpp.
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <tuple>
 #include <utility>
 
-#include "bulkhead/backend/offload.hpp"
+#include "bulkhead/backend/offload/backend.hpp"
 #include "bulkhead/backend/offload/description.hpp"
-#include "bulkhead/detail/rooted_fs.hpp"
+#include "bulkhead/backend/rooted_fs.hpp"
 #include "bulkhead/detail/text.hpp"
 #include "bulkhead/backend/offload/detail/mapping.hpp"
 
-namespace bulkhead {
-
-using namespace offload;
+namespace bulkhead::offload {
 
 namespace {
 
@@ -51,7 +49,7 @@ void diff(std::vector<knob_change>& out, const std::string& name, const rate_qos
 
 }  // namespace
 
-result<std::unique_ptr<offload_backend>> offload_backend::from_description(std::string_view json_text,
+result<std::unique_ptr<backend>> backend::make(std::string_view json_text,
                                                                            std::shared_ptr<card_clock> clock,
                                                                            std::string source) {
   if (!clock) return fail(errc::invalid_argument, "offload description " + source + ": no clock given");
@@ -60,7 +58,7 @@ result<std::unique_ptr<offload_backend>> offload_backend::from_description(std::
   const mono_time now = clock->now();
   std::vector<emulated_card> cards;
   for (const auto& d : *desc) {
-    auto c = build_card(d, now);
+    auto c = emulated_card::make(d, now);
     if (!c) return fail(std::move(c.error()).in("offload description " + source));
     cards.push_back(std::move(*c));
   }
@@ -68,14 +66,14 @@ result<std::unique_ptr<offload_backend>> offload_backend::from_description(std::
   for (std::size_t i = 0; i < cards.size(); ++i)
     for (const auto& inst : cards[i].instances())
       for (std::size_t j = 0; j < i; ++j)
-        if (cards[j].find_instance(inst.id))
-          return fail(errc::already_exists, "offload description " + source + ": instance " + inst.id.to_string() +
+        if (cards[j].find_instance(inst.uuid))
+          return fail(errc::already_exists, "offload description " + source + ": instance " + inst.uuid.to_string() +
                                                 " is on two cards (" + cards[j].identity().pci_address + ", " +
                                                 cards[i].identity().pci_address + ")");
-  return std::unique_ptr<offload_backend>(new offload_backend(std::move(cards), std::move(clock), std::move(source)));
+  return std::unique_ptr<backend>(new backend(std::move(cards), std::move(clock), std::move(source)));
 }
 
-result<std::unique_ptr<offload_backend>> offload_backend::from_description_file(const std::string& path,
+result<std::unique_ptr<backend>> backend::open(const std::string& path,
                                                                                 std::shared_ptr<card_clock> clock) {
   const auto slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
@@ -85,15 +83,10 @@ result<std::unique_ptr<offload_backend>> offload_backend::from_description_file(
   if (!root) return fail(std::move(root.error()).in("offload description " + path));
   auto text_ = root->read_file(leaf, 16u << 20);
   if (!text_) return fail(std::move(text_.error()).in("offload description " + path));
-  return from_description(*text_, std::move(clock), path);
+  return make(*text_, std::move(clock), path);
 }
 
-std::unique_ptr<offload_backend> offload_backend::from_cards(std::vector<emulated_card> cards,
-                                                            std::shared_ptr<card_clock> clock, std::string source) {
-  return std::unique_ptr<offload_backend>(new offload_backend(std::move(cards), std::move(clock), std::move(source)));
-}
-
-result<host_capacity> offload_backend::capacity() {
+result<host_capacity> backend::capacity() {
   host_capacity h;
   std::uint64_t cpus = 0;
   for (const auto& c : cards_)
@@ -116,8 +109,8 @@ namespace {
 instance_info info_of(const emulated_card& card, const instance_config& i, const card_view& view,
                       const std::string& source) {
   instance_info info;
-  info.id = instance_id{i.id, i.state == instance_state::running || i.state == instance_state::paused
-                                  ? std::optional<incarnation>{i.run}
+  info.id = instance_id{i.uuid, i.state == instance_state::running || i.state == instance_state::paused
+                                  ? std::optional<incarnation>{i.incarnation}
                                   : std::nullopt};
   info.name = i.name;
   info.source = source + "#" + card.identity().pci_address;
@@ -129,15 +122,15 @@ instance_info info_of(const emulated_card& card, const instance_config& i, const
   info.persistent = true;
   std::vector<const function_view*> fns;
   for (const auto& f : view.functions)
-    if (f.instance == i.id) fns.push_back(&f);
+    if (f.instance == i.uuid) fns.push_back(&f);
   // A bare-metal instance has its own board: dedicated CPU and memory.
-  offload::detail::set_modes(info, fns, i.isolation == isolation_level::bare_metal);
+  detail::set_modes(info, fns, i.isolation == isolation_level::bare_metal);
   return info;
 }
 
 }  // namespace
 
-result<std::vector<instance_info>> offload_backend::discover() {
+result<std::vector<instance_info>> backend::discover() {
   const mono_time now = clock_->now();
   std::vector<instance_info> out;
   for (auto& c : cards_) {
@@ -147,14 +140,14 @@ result<std::vector<instance_info>> offload_backend::discover() {
   return out;
 }
 
-result<offload_backend::located> offload_backend::locate(const instance_info& instance) {
+result<backend::located> backend::locate(const instance_info& instance) {
   for (auto& c : cards_)
-    if (const auto* i = c.find_instance(instance.id.id)) return located{&c, i};
-  return fail(errc::not_found, "offload " + source_ + ": no instance " + instance.id.id.to_string() + " (" +
+    if (const auto* i = c.find_instance(instance.id.uuid)) return located{&c, i};
+  return fail(errc::not_found, "offload " + source_ + ": no instance " + instance.id.uuid.to_string() + " (" +
                                    bulkhead::detail::quote(instance.name) + ") on any card");
 }
 
-result<instance_reading> offload_backend::read(const instance_info& instance) {
+result<instance_reading> backend::read(const instance_info& instance) {
   auto loc = locate(instance);
   if (!loc) return fail(std::move(loc.error()));
   const mono_time now = clock_->now();
@@ -166,14 +159,14 @@ result<instance_reading> offload_backend::read(const instance_info& instance) {
   r.usage.wall = std::chrono::time_point_cast<nanoseconds>(wall_clock::now());
   std::vector<const function_view*> fns;
   for (const auto& f : v.functions)
-    if (f.instance == i.id) fns.push_back(&f);
+    if (f.instance == i.uuid) fns.push_back(&f);
   for (const auto* f : fns) {
     if (f->type == function_type::virtio_net) {
-      r.enforced.interfaces.push_back(offload::detail::interface_of(*f));
-      r.usage.interfaces.push_back(offload::detail::interface_counters_of(*f));
+      r.enforced.interfaces.push_back(detail::interface_of(*f));
+      r.usage.interfaces.push_back(detail::interface_counters_of(*f));
     } else {
-      r.enforced.disks.push_back(offload::detail::disk_of(*f));
-      r.usage.disks.push_back(offload::detail::disk_counters_of(*f));
+      r.enforced.disks.push_back(detail::disk_of(*f));
+      r.usage.disks.push_back(detail::disk_counters_of(*f));
     }
   }
   if (i.board_cpus) {
@@ -181,12 +174,12 @@ result<instance_reading> offload_backend::read(const instance_info& instance) {
     r.enforced.cpu.max_vcpus = *i.board_cpus;
   }
   if (i.board_memory) r.enforced.memory.max = *i.board_memory;
-  offload::detail::add_unsupported(r.unsupported, fns);
+  detail::add_unsupported(r.unsupported, fns);
   return r;
 }
 
-result<apply_report> offload_backend::apply(const instance_info& instance, const quota_spec& spec) {
-  if (auto v = validate(spec); !v) return fail(std::move(v.error()).in("offload apply to " + instance.id.id.to_string()));
+result<apply_report> backend::apply(const instance_info& instance, const quota_spec& spec) {
+  if (auto v = validate(spec); !v) return fail(std::move(v.error()).in("offload apply to " + instance.id.uuid.to_string()));
   auto loc = locate(instance);
   if (!loc) return fail(std::move(loc.error()));
   auto& card = *loc.value().card;
@@ -269,7 +262,7 @@ result<apply_report> offload_backend::apply(const instance_info& instance, const
   const auto find_fn = [&](function_type t, const std::string& key) -> std::optional<std::size_t> {
     for (std::size_t k = 0; k < card.function_count(); ++k) {
       const auto& f = card.function(k);
-      if (f.instance != inst.id || f.type != t) continue;
+      if (f.instance != inst.uuid || f.type != t) continue;
       if (t == function_type::virtio_net ? f.mac == key : (f.target == key || (f.target.empty() && f.address == key)))
         return k;
     }
@@ -279,7 +272,7 @@ result<apply_report> offload_backend::apply(const instance_info& instance, const
     const std::string name = "interfaces['" + iface.mac + "']";
     auto idx = find_fn(function_type::virtio_net, iface.mac);
     if (!idx) {
-      rep.failed.push_back({name, error(errc::not_found, name + ": instance " + inst.id.to_string() +
+      rep.failed.push_back({name, error(errc::not_found, name + ": instance " + inst.uuid.to_string() +
                                                             " has no virtio_net function with this MAC")});
       continue;
     }
@@ -297,7 +290,7 @@ result<apply_report> offload_backend::apply(const instance_info& instance, const
     const std::string name = "disks['" + d.target + "']";
     auto idx = find_fn(function_type::virtio_blk, d.target);
     if (!idx) {
-      rep.failed.push_back({name, error(errc::not_found, name + ": instance " + inst.id.to_string() +
+      rep.failed.push_back({name, error(errc::not_found, name + ": instance " + inst.uuid.to_string() +
                                                             " has no virtio_blk function with this target")});
       continue;
     }
@@ -346,7 +339,7 @@ result<apply_report> offload_backend::apply(const instance_info& instance, const
   return rep;
 }
 
-result<std::vector<card_view>> offload_backend::cards() {
+result<std::vector<card_view>> backend::cards() {
   const mono_time now = clock_->now();
   std::vector<card_view> out;
   out.reserve(cards_.size());
@@ -354,4 +347,4 @@ result<std::vector<card_view>> offload_backend::cards() {
   return out;
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::offload

@@ -1,5 +1,13 @@
-// bulkhead/export/spec_json.hpp: the JSON form of a desired quota_spec, and
-// the desired-spec file that maps instances to specs (docs/desired-spec.md).
+// bulkhead/export/desired_spec.hpp: the desired-spec file that maps instances
+// to the specs they should have (docs/desired-spec.md), and the JSON form of
+// a quota_spec in it.
+//
+// A quota_spec has two JSON forms: the canonical one found by ADL
+// (nlohmann::json j = spec; the "quota" object of bulkhead-inspect --json,
+// bulkhead/export/json.hpp), and this file's, which is written and read by
+// the named functions desired_spec_json() and parse_desired_spec(): here a
+// spec is input (only the knobs it manages appear, and parsing validates).
+// Header code, except open_desired_specs() (reads a file; libbulkhead-core).
 //
 // The format is a contract: fields may be added, none renamed.
 //   - integers only (JSON numbers with a fraction or exponent are refused),
@@ -44,16 +52,16 @@
 #include "bulkhead/model/quota.hpp"
 #include "bulkhead/units.hpp"
 
-namespace bulkhead::spec_json {
+namespace bulkhead {
 
-inline constexpr std::uint64_t format_version = 1;
-// A desired-spec file larger than this is refused (read_desired_file).
-inline constexpr std::size_t max_file_bytes = 64u << 20;
+inline constexpr std::uint64_t desired_spec_format_version = 1;
+// A desired-spec file larger than this is refused (open_desired_specs).
+inline constexpr std::size_t desired_spec_max_file_bytes = 64u << 20;
 
 // Instance key (canonical UUID text or name) -> desired spec.
 using desired_specs = std::map<std::string, quota_spec>;
 
-namespace detail {
+namespace detail::desired {
 
 using json = nlohmann::json;
 
@@ -485,11 +493,11 @@ template <class Q>
   return o;
 }
 
-}  // namespace detail
+}  // namespace detail::desired
 
-// The JSON object of one spec. Only set knobs appear.
-[[nodiscard]] inline nlohmann::json to_json(const quota_spec& s) {
-  using detail::json;
+// The desired-spec form of one spec (not the ADL one). Only set knobs appear.
+[[nodiscard]] inline nlohmann::json desired_spec_json(const quota_spec& s) {
+  using detail::desired::json;
   json out = json::object();
   json cpu = json::object();
   const auto& c = s.cpu;
@@ -498,11 +506,11 @@ template <class Q>
   if (c.request) cpu["request_millicores"] = c.request->count();
   if (c.shares) cpu["shares"] = *c.shares;
   if (c.weight) cpu["weight"] = *c.weight;
-  if (c.period) cpu["period_us"] = detail::us_json(*c.period);
-  if (c.quota) cpu["quota_us"] = detail::us_limit_json(*c.quota);
-  if (c.emulator_period) cpu["emulator_period_us"] = detail::us_json(*c.emulator_period);
-  if (c.emulator_quota) cpu["emulator_quota_us"] = detail::us_limit_json(*c.emulator_quota);
-  if (c.burst) cpu["burst_us"] = detail::us_json(*c.burst);
+  if (c.period) cpu["period_us"] = detail::desired::us_json(*c.period);
+  if (c.quota) cpu["quota_us"] = detail::desired::us_limit_json(*c.quota);
+  if (c.emulator_period) cpu["emulator_period_us"] = detail::desired::us_json(*c.emulator_period);
+  if (c.emulator_quota) cpu["emulator_quota_us"] = detail::desired::us_limit_json(*c.emulator_quota);
+  if (c.burst) cpu["burst_us"] = detail::desired::us_json(*c.burst);
   if (c.vcpu_pins) {
     json pins = json::array();
     for (const auto& p : *c.vcpu_pins) pins.push_back({{"vcpu", p.vcpu}, {"cpus", p.cpus.to_string()}});
@@ -518,10 +526,10 @@ template <class Q>
   if (m.max) mem["max_bytes"] = m.max->count();
   if (m.current) mem["current_bytes"] = m.current->count();
   if (m.request) mem["request_bytes"] = m.request->count();
-  if (m.hard_limit) mem["hard_limit_bytes"] = detail::limit_json(*m.hard_limit);
-  if (m.soft_limit) mem["soft_limit_bytes"] = detail::limit_json(*m.soft_limit);
-  if (m.swap_hard_limit) mem["swap_hard_limit_bytes"] = detail::limit_json(*m.swap_hard_limit);
-  if (m.high) mem["high_bytes"] = detail::limit_json(*m.high);
+  if (m.hard_limit) mem["hard_limit_bytes"] = detail::desired::limit_json(*m.hard_limit);
+  if (m.soft_limit) mem["soft_limit_bytes"] = detail::desired::limit_json(*m.soft_limit);
+  if (m.swap_hard_limit) mem["swap_hard_limit_bytes"] = detail::desired::limit_json(*m.swap_hard_limit);
+  if (m.high) mem["high_bytes"] = detail::desired::limit_json(*m.high);
   if (m.min) mem["min_bytes"] = m.min->count();
   if (m.low) mem["low_bytes"] = m.low->count();
   if (m.numa) mem["numa"] = {{"mode", m.numa->mode}, {"nodeset", m.numa->nodeset.to_string()}};
@@ -533,7 +541,7 @@ template <class Q>
     for (const auto& d : s.disks) {
       json o{{"target", d.target}};
       const auto put = [&](const char* k, const auto& knob) {
-        if (knob) o[k] = detail::limit_json(*knob);
+        if (knob) o[k] = detail::desired::limit_json(*knob);
       };
       put("total_bytes_sec", d.total_bytes_sec);
       put("read_bytes_sec", d.read_bytes_sec);
@@ -557,16 +565,16 @@ template <class Q>
     for (const auto& i : s.interfaces) {
       json o{{"mac", i.mac}};
       if (!i.target.empty()) o["target"] = i.target;
-      if (i.inbound) o["inbound"] = detail::direction_json(*i.inbound);
-      if (i.outbound) o["outbound"] = detail::direction_json(*i.outbound);
+      if (i.inbound) o["inbound"] = detail::desired::direction_json(*i.inbound);
+      if (i.outbound) o["outbound"] = detail::desired::direction_json(*i.outbound);
       ifs.push_back(std::move(o));
     }
     out["interfaces"] = std::move(ifs);
   }
   if (s.llc) {
     json l{{"ways", s.llc->ways.count()}, {"exclusive", s.llc->exclusive}};
-    if (!s.llc->allocations.empty()) l["allocations"] = detail::masks_json(s.llc->allocations);
-    if (!s.llc->code_allocations.empty()) l["code_allocations"] = detail::masks_json(s.llc->code_allocations);
+    if (!s.llc->allocations.empty()) l["allocations"] = detail::desired::masks_json(s.llc->allocations);
+    if (!s.llc->code_allocations.empty()) l["code_allocations"] = detail::desired::masks_json(s.llc->code_allocations);
     out["llc"] = std::move(l);
   }
   if (s.memory_bandwidth) {
@@ -590,49 +598,49 @@ template <class Q>
 
 // One spec from its JSON object; `path` prefixes error messages. The spec is
 // validated (bulkhead::validate) before it is returned.
-[[nodiscard]] inline result<quota_spec> from_json(const nlohmann::json& j, const std::string& path = "spec") {
-  using detail::json;
+[[nodiscard]] inline result<quota_spec> parse_desired_spec(const nlohmann::json& j, const std::string& path = "spec") {
+  using detail::desired::json;
   quota_spec s;
-  auto r = detail::each_field(
+  auto r = detail::desired::each_field(
       j, path,
       {"cpu", "memory", "blkio_weight", "disks", "interfaces", "llc", "memory_bandwidth", "cache_tunes"},
       [&](const std::string& k, const json& v) -> result<void> {
         const std::string p = path + "." + k;
-        if (k == "cpu") return detail::read_cpu(v, p, s.cpu);
-        if (k == "memory") return detail::read_memory(v, p, s.memory);
+        if (k == "cpu") return detail::desired::read_cpu(v, p, s.cpu);
+        if (k == "memory") return detail::desired::read_memory(v, p, s.memory);
         if (k == "blkio_weight") {
-          auto w = detail::get_u64(v, p);
+          auto w = detail::desired::get_u64(v, p);
           if (!w) return fail(std::move(w.error()));
           s.blkio_weight = *w;
           return {};
         }
         if (k == "disks")
-          return detail::each_element(v, p, [&](const json& e, const std::string& ep) -> result<void> {
-            auto d = detail::read_disk(e, ep);
+          return detail::desired::each_element(v, p, [&](const json& e, const std::string& ep) -> result<void> {
+            auto d = detail::desired::read_disk(e, ep);
             if (!d) return fail(std::move(d.error()));
             s.disks.push_back(std::move(*d));
             return {};
           });
         if (k == "interfaces")
-          return detail::each_element(v, p, [&](const json& e, const std::string& ep) -> result<void> {
-            auto i = detail::read_interface(e, ep);
+          return detail::desired::each_element(v, p, [&](const json& e, const std::string& ep) -> result<void> {
+            auto i = detail::desired::read_interface(e, ep);
             if (!i) return fail(std::move(i.error()));
             s.interfaces.push_back(std::move(*i));
             return {};
           });
         if (k == "llc") {
-          auto l = detail::read_llc(v, p);
+          auto l = detail::desired::read_llc(v, p);
           if (!l) return fail(std::move(l.error()));
           s.llc = std::move(*l);
           return {};
         }
         if (k == "memory_bandwidth") {
-          auto m = detail::read_mb(v, p);
+          auto m = detail::desired::read_mb(v, p);
           if (!m) return fail(std::move(m.error()));
           s.memory_bandwidth = std::move(*m);
           return {};
         }
-        auto t = detail::read_cache_tunes(v, p);
+        auto t = detail::desired::read_cache_tunes(v, p);
         if (!t) return fail(std::move(t.error()));
         s.cache_tunes = std::move(*t);
         return {};
@@ -645,7 +653,7 @@ template <class Q>
 // The canonical key for an instance: lower-case UUID text when `key` is a
 // UUID, else the name itself (which must be non-empty UTF-8 without control
 // characters).
-[[nodiscard]] inline result<std::string> canonical_key(std::string_view key, const std::string& path) {
+[[nodiscard]] inline result<std::string> desired_spec_key(std::string_view key, const std::string& path) {
   if (auto u = uuid::parse(key)) return u->to_string();
   if (key.empty()) return fail(errc::invalid_argument, path + ": empty instance key");
   if (!bulkhead::detail::is_utf8(key)) return fail(errc::invalid_argument, path + ": instance key is not UTF-8");
@@ -656,8 +664,9 @@ template <class Q>
 }
 
 // Parses a desired-spec file's text. `source` names it in errors (a path).
-[[nodiscard]] inline result<desired_specs> parse_desired(std::string_view text, const std::string& source = "desired spec") {
-  using detail::json;
+[[nodiscard]] inline result<desired_specs> parse_desired_specs(std::string_view text,
+                                                             const std::string& source = "desired spec") {
+  using detail::desired::json;
   // Duplicate keys: nlohmann::json keeps the last silently; refuse them.
   struct frame {
     bool object = false;
@@ -704,23 +713,23 @@ template <class Q>
   if (duplicate) return fail(errc::parse_error, source + ": " + *duplicate);
   desired_specs out;
   bool has_version = false, has_instances = false;
-  auto r = detail::each_field(j, source, {"version", "instances"}, [&](const std::string& k, const json& v) -> result<void> {
+  auto r = detail::desired::each_field(j, source, {"version", "instances"}, [&](const std::string& k, const json& v) -> result<void> {
     if (k == "version") {
-      auto ver = detail::get_u64(v, source + ".version");
+      auto ver = detail::desired::get_u64(v, source + ".version");
       if (!ver) return fail(std::move(ver.error()));
-      if (*ver != format_version)
+      if (*ver != desired_spec_format_version)
         return fail(errc::unsupported, source + ".version: " + std::to_string(*ver) + " is not a version this bulkhead reads (" +
-                                           std::to_string(format_version) + ")");
+                                           std::to_string(desired_spec_format_version) + ")");
       has_version = true;
       return {};
     }
     has_instances = true;
-    if (!v.is_object()) return fail(errc::parse_error, source + ".instances: " + detail::value_text(v) + " is not an object");
+    if (!v.is_object()) return fail(errc::parse_error, source + ".instances: " + detail::desired::value_text(v) + " is not an object");
     for (auto it = v.begin(); it != v.end(); ++it) {
       const std::string p = "instances[" + bulkhead::detail::quote(it.key()) + "]";
-      auto key = canonical_key(it.key(), p);
+      auto key = desired_spec_key(it.key(), p);
       if (!key) return fail(std::move(key.error()));
-      auto spec = from_json(it.value(), p);
+      auto spec = parse_desired_spec(it.value(), p);
       if (!spec) return fail(std::move(spec.error()));
       if (!out.emplace(*key, std::move(*spec)).second)
         return fail(errc::invalid_argument, p + ": the same instance as another key (UUIDs compare case-insensitively)");
@@ -735,21 +744,21 @@ template <class Q>
 
 // Reads and parses a desired-spec file (a path given by a person or a
 // control plane; not confined to a root).
-// Compiled in libbulkhead-core (src/export/spec_json.cpp).
-[[nodiscard]] BULKHEAD_API result<desired_specs> read_desired_file(const std::string& path);
+// Compiled in libbulkhead-core (src/export/desired_spec.cpp).
+[[nodiscard]] BULKHEAD_API result<desired_specs> open_desired_specs(const std::string& path);
 
 // The file form of a set of specs (pretty-printed, 2-space indent).
-[[nodiscard]] inline std::string to_desired_text(const desired_specs& specs) {
+[[nodiscard]] inline std::string desired_specs_text(const desired_specs& specs) {
   nlohmann::json inst = nlohmann::json::object();
-  for (const auto& [k, s] : specs) inst[k] = to_json(s);
-  return nlohmann::json{{"version", format_version}, {"instances", std::move(inst)}}.dump(2) + "\n";
+  for (const auto& [k, s] : specs) inst[k] = desired_spec_json(s);
+  return nlohmann::json{{"version", desired_spec_format_version}, {"instances", std::move(inst)}}.dump(2) + "\n";
 }
 
 // The spec for an instance: by UUID first, then by name. Null when neither.
 [[nodiscard]] inline const quota_spec* find_desired(const desired_specs& specs, const instance_info& i) {
-  if (auto it = specs.find(i.id.id.to_string()); it != specs.end()) return &it->second;
+  if (auto it = specs.find(i.id.uuid.to_string()); it != specs.end()) return &it->second;
   if (auto it = specs.find(i.name); it != specs.end()) return &it->second;
   return nullptr;
 }
 
-}  // namespace bulkhead::spec_json
+}  // namespace bulkhead

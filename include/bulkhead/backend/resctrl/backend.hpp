@@ -1,4 +1,5 @@
-// bulkhead/backend/resctrl.hpp: the resctrl backend (cache and memory
+// bulkhead/backend/resctrl/backend.hpp: the resctrl backend (libbulkhead-core;
+// cache and memory
 // bandwidth allocation, Documentation/arch/x86/resctrl.rst; since 6.14
 // Documentation/filesystems/resctrl.rst).
 //
@@ -56,117 +57,31 @@
 
 #include <sys/types.h>
 
-#include <bit>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "bulkhead/api.hpp"
 #include "bulkhead/backend/backend.hpp"
+#include "bulkhead/backend/mount_table.hpp"
+#include "bulkhead/backend/resctrl/schemata.hpp"
 
-namespace bulkhead {
-
-// --- info/ -----------------------------------------------------------------------
-struct resctrl_cache_info {
-  std::string resource;           // "L3", "L3CODE", "L3DATA", "L2"
-  std::uint64_t cbm_mask = 0;     // all ways: "100%"
-  std::uint32_t min_cbm_bits = 1;
-  std::uint32_t num_closids = 0;
-  std::uint64_t shareable_bits = 0;  // ways hardware (I/O) may also use
-  bool sparse_masks = false;         // non-contiguous masks allowed
-  [[nodiscard]] std::uint32_t ways() const noexcept { return static_cast<std::uint32_t>(std::popcount(cbm_mask)); }
-  friend bool operator==(const resctrl_cache_info&, const resctrl_cache_info&) = default;
-};
-struct resctrl_mb_info {
-  std::uint32_t min_bandwidth = 0;   // percent
-  std::uint32_t bandwidth_gran = 1;  // percent
-  std::uint32_t num_closids = 0;
-  bool delay_linear = true;
-  friend bool operator==(const resctrl_mb_info&, const resctrl_mb_info&) = default;
-};
-struct resctrl_mon_info {
-  std::uint32_t num_rmids = 0;
-  std::vector<std::string> features;  // llc_occupancy, mbm_total_bytes, mbm_local_bytes ...
-  friend bool operator==(const resctrl_mon_info&, const resctrl_mon_info&) = default;
-};
-struct resctrl_info {
-  std::vector<resctrl_cache_info> caches;
-  std::optional<resctrl_mb_info> mb;
-  std::optional<resctrl_mon_info> mon;
-  bool cdp = false;       // L3CODE and L3DATA instead of L3
-  bool mba_mbps = false;  // MB values are MBps (mount option mba_MBps)
-  // The smallest num_closids of the control resources (the kernel's limit).
-  [[nodiscard]] std::uint32_t num_closids() const noexcept;
-  [[nodiscard]] const resctrl_cache_info* cache(std::string_view resource) const noexcept;
-};
-
-// --- schemata ----------------------------------------------------------------------
-struct schemata_line {
-  std::string resource;  // "L3", "L3DATA", "MB" ...
-  std::vector<std::pair<std::uint32_t, std::uint64_t>> values;  // (domain id, value), file order
-  [[nodiscard]] const std::uint64_t* find(std::uint32_t domain) const noexcept {
-    for (const auto& v : values)
-      if (v.first == domain) return &v.second;
-    return nullptr;
-  }
-  friend bool operator==(const schemata_line&, const schemata_line&) = default;
-};
-using resctrl_schemata = std::vector<schemata_line>;
-
-// True for resources whose values are capacity bitmasks (hex): L2*, L3*.
-[[nodiscard]] bool resctrl_is_cache(std::string_view resource) noexcept;
-// Parses a schemata file (padding tolerated). `what` names it in errors.
-[[nodiscard]] result<resctrl_schemata> parse_schemata(std::string_view text, std::string_view what = "schemata");
-// "L3:0=7f0;2=7f0" (masks in hex, no padding), "MB:0=50".
-[[nodiscard]] std::string format_schemata_line(const schemata_line& line);
-[[nodiscard]] const schemata_line* find_line(const resctrl_schemata& s, std::string_view resource) noexcept;
-
-// --- capacity bitmasks -----------------------------------------------------------------
-[[nodiscard]] constexpr bool cbm_contiguous(std::uint64_t m) noexcept {
-  if (m == 0) return false;
-  const auto low = m >> std::countr_zero(m);
-  return (low & (low + 1)) == 0;
-}
-// Within cbm_mask, at least min_cbm_bits set, contiguous unless sparse
-// masks are allowed. `what` names the mask in errors.
-[[nodiscard]] result<void> check_cbm(std::uint64_t mask, const resctrl_cache_info& info, std::string_view what);
-
-// How the ways of one cache domain are used by everybody but the group being
-// placed.
-struct cbm_usage {
-  std::uint64_t exclusive = 0;  // held by exclusive or pseudo-locked groups
-  std::uint64_t shared = 0;     // held by other shareable groups (not the default group)
-  // Shareable groups and the default group, each with its mask: an exclusive
-  // placement must shrink those it overlaps.
-  struct holder {
-    std::string group;  // "" = the default group
-    std::uint64_t mask = 0;
-  };
-  std::vector<holder> shrinkable;
-};
-struct cbm_choice {
-  std::uint64_t mask = 0;
-  std::vector<cbm_usage::holder> shrunk;  // holders with their new masks
-};
-// Chooses the mask of a group that wants `ways` ways of one domain, keeping
-// `current` when it still fits (the policy in the header comment). Errors:
-// out_of_range for a way count the cache cannot give, insufficient_capacity
-// when nothing fits.
-[[nodiscard]] result<cbm_choice> choose_cbm(const resctrl_cache_info& info, std::uint32_t ways, bool exclusive,
-                                            std::uint64_t current, const cbm_usage& usage, std::string_view what);
+namespace bulkhead::resctrl {
 
 // --- file access seam ------------------------------------------------------------------
-// The file operations the backend performs beneath its root. open_resctrl_fs
+// The file operations the backend performs beneath its root. fs::open()
 // gives the real one (rooted_dir: nothing outside the root is reached);
 // tests substitute a model of the kernel's schemata rules (a machine without
 // resctrl has nothing else to test writes against).
-class BULKHEAD_API resctrl_fs {
+class BULKHEAD_API fs {
  public:
-  virtual ~resctrl_fs() = default;
+  // The real one: files beneath `root` through rooted_dir, control files
+  // kept open (max_open_files, src/backend/file_cache.hpp).
+  [[nodiscard]] static result<std::unique_ptr<fs>> open(const std::string& root, std::size_t max_open_files = 256);
+  virtual ~fs() = default;
   [[nodiscard]] virtual const std::string& path() const noexcept = 0;
   [[nodiscard]] virtual result<std::string> read(std::string_view rel) const = 0;
   [[nodiscard]] virtual result<void> write(std::string_view rel, std::string_view content) = 0;
@@ -178,33 +93,31 @@ class BULKHEAD_API resctrl_fs {
   // flock(LOCK_EX) on the root, held until the returned handle is dropped.
   [[nodiscard]] virtual result<std::shared_ptr<void>> lock() = 0;
 };
-[[nodiscard]] BULKHEAD_API result<std::unique_ptr<resctrl_fs>> open_resctrl_fs(const std::string& root, std::size_t max_open_files = 256);
 
-struct resctrl_options {
+struct options {
   std::string root = "/sys/fs/resctrl";
   bool mba_mbps = false;  // the mount's mba_MBps option
   // Files kept open between calls and re-read with pread(2)
-  // (src/util/file_cache.hpp); 0 opens every file every time.
+  // (src/backend/file_cache.hpp); 0 opens every file every time.
   std::size_t max_open_files = 256;
-};
-// The resctrl mount in a mount table's text (mount_table.hpp): its mount
-// point beneath `fs_root` and whether it has mba_MBps. not_found when
-// resctrl is not mounted.
-[[nodiscard]] result<resctrl_options> resctrl_options_from_mounts(std::string_view mount_table_text,
-                                                                  const std::string& fs_root = "");
 
-class BULKHEAD_API resctrl_backend final : public backend {
+  // The resctrl mount in a mount table's text (mount_table.hpp): its mount
+  // point beneath `fs_root` and whether it has mba_MBps. not_found when
+  // resctrl is not mounted.
+  [[nodiscard]] static result<options> parse(std::string_view mount_table_text, const std::string& fs_root = "");
+};
+
+class BULKHEAD_API backend final : public bulkhead::backend {
  public:
   // Reads info/ once. Errors: not_found when the root has no info/ (not a
   // resctrl mount), parse_error for malformed info files.
-  [[nodiscard]] static result<std::unique_ptr<resctrl_backend>> open(resctrl_options options);
-  [[nodiscard]] static result<std::unique_ptr<resctrl_backend>> open(resctrl_options options,
-                                                                     std::unique_ptr<resctrl_fs> files);
-  ~resctrl_backend() override;
+  [[nodiscard]] static result<std::unique_ptr<backend>> open(resctrl::options opts);
+  [[nodiscard]] static result<std::unique_ptr<backend>> open(resctrl::options opts, std::unique_ptr<fs> files);
+  ~backend() override;
 
   [[nodiscard]] std::string_view kind() const noexcept override { return "resctrl"; }
   [[nodiscard]] const std::string& source() const noexcept override;
-  [[nodiscard]] const resctrl_info& info() const noexcept;
+  [[nodiscard]] const resctrl::info& info() const noexcept;
 
   // CPUs of the default group (cpus_list); memory and topology are not
   // known to resctrl and are left 0.
@@ -223,10 +136,25 @@ class BULKHEAD_API resctrl_backend final : public backend {
   struct BULKHEAD_HIDDEN impl;
 
  private:
-  BULKHEAD_HIDDEN explicit resctrl_backend(std::unique_ptr<impl> p) noexcept;
+  BULKHEAD_HIDDEN explicit backend(std::unique_ptr<impl> p) noexcept;
   std::unique_ptr<impl> p_;
 };
 
-}  // namespace bulkhead
+// --- definitions ------------------------------------------------------------------
 
-#include "bulkhead/backend/resctrl/detail/schemata_impl.hpp"  // IWYU pragma: export
+inline result<options> options::parse(std::string_view mount_table_text, const std::string& fs_root) {
+  auto t = parse_mount_table(mount_table_text);
+  if (!t) return fail(std::move(t.error()));
+  for (const auto& e : *t) {
+    if (e.fstype != "resctrl") continue;
+    options o;
+    std::string base = fs_root;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    o.root = base + e.mount_point;
+    o.mba_mbps = e.has_option("mba_MBps");
+    return o;
+  }
+  return fail(errc::not_found, "the mount table has no resctrl mount (mount -t resctrl resctrl /sys/fs/resctrl)");
+}
+
+}  // namespace bulkhead::resctrl

@@ -1,5 +1,5 @@
 // The libvirt backend's connection handling and read path; contract in
-// bulkhead/backend/libvirt.hpp.
+// bulkhead/backend/libvirt/backend.hpp.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -7,11 +7,11 @@
 #include <unordered_map>
 
 #include "bulkhead/detail/text.hpp"
-#include "libvirt_impl.hpp"
+#include "backend_impl.hpp"
 
-namespace bulkhead {
+namespace bulkhead::libvirt {
 
-namespace lv {
+namespace detail {
 
 void silence_libvirt_errors() noexcept {
   static std::once_flag once;
@@ -63,11 +63,11 @@ result<parsed_domain> fetch_domain(virConnectPtr conn, virDomainPtr dom, unsigne
   return parsed;
 }
 
-}  // namespace lv
+}  // namespace detail
 
 namespace {
 
-using lv::domain_ptr;
+using detail::domain_ptr;
 
 bool is_active(instance_state s) {
   return s == instance_state::running || s == instance_state::blocked || s == instance_state::paused ||
@@ -77,13 +77,13 @@ bool is_active(instance_state s) {
 instance_info info_from(const parsed_domain& p, int lv_state, bool persistent, std::optional<std::int64_t> id,
                         const std::string& source) {
   instance_info i;
-  i.id.id = p.id;
+  i.id.uuid = p.uuid;
   i.name = p.name;
   i.source = source;
   i.kind = instance_kind::vm;
-  i.state = lv::state_from_libvirt(lv_state);
+  i.state = detail::state_from_libvirt(lv_state);
   const auto lid = id ? id : p.libvirt_id;
-  if (lid && *lid >= 0 && is_active(i.state)) i.id.run = incarnation{static_cast<std::uint64_t>(*lid)};
+  if (lid && *lid >= 0 && is_active(i.state)) i.id.incarnation = incarnation{static_cast<std::uint64_t>(*lid)};
   i.isolation = p.isolation;
   i.modes = p.modes;
   i.qos = p.qos;
@@ -269,7 +269,7 @@ void per_domain(virConnectPtr conn, virDomainPtr dom, const parsed_domain& p, co
       u.cpu_system = nsk(ps.ull(VIR_DOMAIN_CPU_STATS_SYSTEMTIME));
       virTypedParamsClear(tp, n);
     } else {
-      partial.push_back(lv::last_error(conn, errc::io_error, "cpu stats"));
+      partial.push_back(detail::last_error(conn, errc::io_error, "cpu stats"));
     }
     if (!u.cpu_time)
       if (const auto* i = info()) u.cpu_time = nsk(i->cpuTime);
@@ -282,7 +282,7 @@ void per_domain(virConnectPtr conn, virDomainPtr dom, const parsed_domain& p, co
       for (int i = 0; i < n; ++i)
         if (infos[i].number < static_cast<unsigned>(n)) u.vcpu_time[infos[i].number] = *nsk(infos[i].cpuTime);
     } else {
-      partial.push_back(lv::last_error(conn, errc::io_error, "vCPU info"));
+      partial.push_back(detail::last_error(conn, errc::io_error, "vCPU info"));
     }
   }
   if (!h.balloon) {
@@ -311,7 +311,7 @@ void per_domain(virConnectPtr conn, virDomainPtr dom, const parsed_domain& p, co
         c.errors = qk<operations>(v(bs.errs));
         u.disks.push_back(std::move(c));
       } else {
-        partial.push_back(lv::last_error(conn, errc::io_error, "block stats of " + bulkhead::detail::quote(d.target)));
+        partial.push_back(detail::last_error(conn, errc::io_error, "block stats of " + bulkhead::detail::quote(d.target)));
       }
     }
   }
@@ -334,7 +334,7 @@ void per_domain(virConnectPtr conn, virDomainPtr dom, const parsed_domain& p, co
         c.tx_drops = qk<packets>(v(is.tx_drop));
         u.interfaces.push_back(std::move(c));
       } else {
-        partial.push_back(lv::last_error(conn, errc::io_error, "interface stats of " + bulkhead::detail::quote(i.mac)));
+        partial.push_back(detail::last_error(conn, errc::io_error, "interface stats of " + bulkhead::detail::quote(i.mac)));
       }
     }
   }
@@ -349,8 +349,8 @@ std::vector<std::string> libvirt_unsupported() {
 
 // --- connection ------------------------------------------------------------
 
-result<void> libvirt_backend::impl::open() {
-  lv::silence_libvirt_errors();
+result<void> backend::impl::open() {
+  detail::silence_libvirt_errors();
   if (conn) {
     virConnectClose(conn);
     conn = nullptr;
@@ -375,50 +375,50 @@ result<void> libvirt_backend::impl::open() {
   return {};
 }
 
-result<virConnectPtr> libvirt_backend::impl::live() {
+result<virConnectPtr> backend::impl::live() {
   if (conn && virConnectIsAlive(conn) == 1) return conn;
   if (auto r = open(); !r) return fail(std::move(r.error()));
   return conn;
 }
 
-void libvirt_backend::impl::note(const error& e) {
+void backend::impl::note(const error& e) {
   if (e.code() == errc::connection_lost && conn) {
     virConnectClose(conn);
     conn = nullptr;
   }
 }
 
-libvirt_backend::libvirt_backend(std::unique_ptr<impl> p) noexcept : p_(std::move(p)) {}
-libvirt_backend::~libvirt_backend() {
-  lv::sigpipe_guard g;
+backend::backend(std::unique_ptr<impl> p) noexcept : p_(std::move(p)) {}
+backend::~backend() {
+  detail::sigpipe_guard g;
   p_.reset();
 }
 
-result<std::unique_ptr<libvirt_backend>> libvirt_backend::connect(libvirt_options options) {
-  lv::sigpipe_guard g;
+result<std::unique_ptr<backend>> backend::connect(libvirt::options options) {
+  detail::sigpipe_guard g;
   auto p = std::make_unique<impl>();
   p->options = std::move(options);
   p->uri = p->options.uri;
   if (auto r = p->open(); !r) return fail(std::move(r.error()));
-  return std::unique_ptr<libvirt_backend>(new libvirt_backend(std::move(p)));
+  return std::unique_ptr<backend>(new backend(std::move(p)));
 }
 
-const std::string& libvirt_backend::source() const noexcept { return p_->uri; }
-_virConnect* libvirt_backend::native_handle() noexcept { return p_->conn; }
-result<void> libvirt_backend::reconnect() {
-  lv::sigpipe_guard g;
+const std::string& backend::source() const noexcept { return p_->uri; }
+_virConnect* backend::native_handle() noexcept { return p_->conn; }
+result<void> backend::reconnect() {
+  detail::sigpipe_guard g;
   return p_->open();
 }
 
 // --- capacity ----------------------------------------------------------------
 
-result<host_capacity> libvirt_backend::capacity() {
-  lv::sigpipe_guard g;
+result<host_capacity> backend::capacity() {
+  detail::sigpipe_guard g;
   auto c = p_->live();
   if (!c) return fail(std::move(c.error()));
   virNodeInfo ni{};
   if (virNodeGetInfo(*c, &ni) != 0) {
-    auto e = lv::last_error(*c, errc::io_error, "reading node info from " + bulkhead::detail::quote(p_->uri));
+    auto e = detail::last_error(*c, errc::io_error, "reading node info from " + bulkhead::detail::quote(p_->uri));
     p_->note(e);
     return fail(std::move(e));
   }
@@ -433,7 +433,7 @@ result<host_capacity> libvirt_backend::capacity() {
   h.memory = to_bytes(kibibytes{ni.memory}).value_or(bytes{0});
   char* caps = virConnectGetCapabilities(*c);
   if (!caps) {
-    auto e = lv::last_error(*c, errc::io_error, "reading capabilities from " + bulkhead::detail::quote(p_->uri));
+    auto e = detail::last_error(*c, errc::io_error, "reading capabilities from " + bulkhead::detail::quote(p_->uri));
     p_->note(e);
     return fail(std::move(e));
   }
@@ -459,14 +459,14 @@ result<host_capacity> libvirt_backend::capacity() {
 
 // --- discover / read -----------------------------------------------------------
 
-result<std::vector<instance_info>> libvirt_backend::discover() {
-  lv::sigpipe_guard g;
+result<std::vector<instance_info>> backend::discover() {
+  detail::sigpipe_guard g;
   auto c = p_->live();
   if (!c) return fail(std::move(c.error()));
   virDomainPtr* doms = nullptr;
   const int n = virConnectListAllDomains(*c, &doms, 0);
   if (n < 0) {
-    auto e = lv::last_error(*c, errc::io_error, "listing domains on " + bulkhead::detail::quote(p_->uri));
+    auto e = detail::last_error(*c, errc::io_error, "listing domains on " + bulkhead::detail::quote(p_->uri));
     p_->note(e);
     return fail(std::move(e));
   }
@@ -477,7 +477,7 @@ result<std::vector<instance_info>> libvirt_backend::discover() {
   for (auto& d : owned) {
     int st = 0, reason = 0;
     if (virDomainGetState(d.get(), &st, &reason, 0) != 0) {
-      auto e = lv::last_error(*c, errc::io_error, "state");
+      auto e = detail::last_error(*c, errc::io_error, "state");
       if (e.code() == errc::vanished) continue;  // gone since the list: not an instance any more
       p_->note(e);
       if (e.code() == errc::connection_lost) return fail(std::move(e));
@@ -486,7 +486,7 @@ result<std::vector<instance_info>> libvirt_backend::discover() {
     const unsigned id = virDomainGetID(d.get());
     const std::optional<std::int64_t> lid =
         id == static_cast<unsigned>(-1) ? std::nullopt : std::optional<std::int64_t>(id);
-    auto parsed = lv::fetch_domain(*c, d.get(), 0);
+    auto parsed = detail::fetch_domain(*c, d.get(), 0);
     if (!parsed) {
       if (parsed.error().code() == errc::vanished) continue;
       p_->note(parsed.error());
@@ -495,11 +495,11 @@ result<std::vector<instance_info>> libvirt_backend::discover() {
       instance_info i;
       char u[VIR_UUID_STRING_BUFLEN];
       if (virDomainGetUUIDString(d.get(), u) == 0)
-        if (auto x = uuid::parse(u)) i.id.id = *x;
+        if (auto x = uuid::parse(u)) i.id.uuid = *x;
       if (const char* nm = virDomainGetName(d.get())) i.name = nm;
       i.source = p_->uri;
-      i.state = lv::state_from_libvirt(st);
-      if (lid && is_active(i.state)) i.id.run = incarnation{static_cast<std::uint64_t>(*lid)};
+      i.state = detail::state_from_libvirt(st);
+      if (lid && is_active(i.state)) i.id.incarnation = incarnation{static_cast<std::uint64_t>(*lid)};
       out.push_back(std::move(i));
       continue;
     }
@@ -516,9 +516,9 @@ result<instance_reading> read_one(virConnectPtr conn, virDomainPtr dom, const st
     if (auto s = record->integer("state.state")) st = *s;
   } else {
     int reason = 0;
-    if (virDomainGetState(dom, &st, &reason, 0) != 0) return fail(lv::last_error(conn, errc::io_error, "state"));
+    if (virDomainGetState(dom, &st, &reason, 0) != 0) return fail(detail::last_error(conn, errc::io_error, "state"));
   }
-  auto parsed = lv::fetch_domain(conn, dom, 0);
+  auto parsed = detail::fetch_domain(conn, dom, 0);
   if (!parsed) return fail(std::move(parsed.error()));
   const int persistent = virDomainIsPersistent(dom);
   const unsigned id = virDomainGetID(dom);
@@ -544,14 +544,14 @@ std::string describe_domain(virDomainPtr d) {
 }
 }  // namespace
 
-result<instance_reading> libvirt_backend::read(const instance_info& instance) {
-  lv::sigpipe_guard g;
+result<instance_reading> backend::read(const instance_info& instance) {
+  detail::sigpipe_guard g;
   auto c = p_->live();
   if (!c) return fail(std::move(c.error()));
-  const auto u = instance.id.id.to_string();
+  const auto u = instance.id.uuid.to_string();
   domain_ptr d(virDomainLookupByUUIDString(*c, u.c_str()));
   if (!d) {
-    auto e = lv::last_error(*c, errc::not_found, "domain " + bulkhead::detail::quote(instance.name) + " (" + u + ")");
+    auto e = detail::last_error(*c, errc::not_found, "domain " + bulkhead::detail::quote(instance.name) + " (" + u + ")");
     p_->note(e);
     return fail(std::move(e));
   }
@@ -563,8 +563,8 @@ result<instance_reading> libvirt_backend::read(const instance_info& instance) {
   return r;
 }
 
-result<host_reading> libvirt_backend::read_all() {
-  lv::sigpipe_guard g;
+result<host_reading> backend::read_all() {
+  detail::sigpipe_guard g;
   auto c = p_->live();
   if (!c) return fail(std::move(c.error()));
   const unsigned groups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON |
@@ -574,11 +574,11 @@ result<host_reading> libvirt_backend::read_all() {
   host_reading out;
   out.source = p_->uri;
   if (n < 0) {
-    auto e = lv::last_error(*c, errc::io_error, "reading domain stats from " + bulkhead::detail::quote(p_->uri));
+    auto e = detail::last_error(*c, errc::io_error, "reading domain stats from " + bulkhead::detail::quote(p_->uri));
     p_->note(e);
     if (e.code() != errc::unsupported) return fail(std::move(e));
     // A driver without bulk stats: one domain at a time.
-    return backend::read_all();
+    return bulkhead::backend::read_all();
   }
   out.instances.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
@@ -603,4 +603,4 @@ result<host_reading> libvirt_backend::read_all() {
   return out;
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::libvirt

@@ -1,4 +1,4 @@
-// bulkhead/backend/libvirt.hpp: the libvirt backend.
+// bulkhead/backend/libvirt/backend.hpp: the libvirt backend.
 //
 // Reads (and, on a read-write connection, enforces) domains through the
 // libvirt C API against any URI: qemu:///system, test:///default,
@@ -25,7 +25,7 @@
 //   raised. A thread running a libvirt event loop is not covered: block or
 //   ignore SIGPIPE there.
 //
-// Thread-safety: one libvirt_backend per thread (libvirt connections are
+// Thread-safety: one libvirt::backend per thread (libvirt connections are
 // thread-safe, the backend's caches are not).
 #pragma once
 
@@ -37,9 +37,9 @@
 
 struct _virConnect;  // libvirt's connection type (libvirt/libvirt.h)
 
-namespace bulkhead {
+namespace bulkhead::libvirt {
 
-struct libvirt_options {
+struct options {
   // Empty: libvirt's default (LIBVIRT_DEFAULT_URI, then uri_default in
   // libvirt.conf, then the local daemon) as virsh finds it.
   std::string uri;
@@ -47,11 +47,11 @@ struct libvirt_options {
   bool read_only = true;
 };
 
-class BULKHEAD_API libvirt_backend final : public backend {
+class BULKHEAD_API backend final : public bulkhead::backend {
  public:
   // Connects. errc::connection_failed names the URI and libvirt's message.
-  [[nodiscard]] static result<std::unique_ptr<libvirt_backend>> connect(libvirt_options options);
-  ~libvirt_backend() override;
+  [[nodiscard]] static result<std::unique_ptr<backend>> connect(libvirt::options opts);
+  ~backend() override;
 
   [[nodiscard]] std::string_view kind() const noexcept override { return "libvirt"; }
   [[nodiscard]] const std::string& source() const noexcept override;
@@ -74,8 +74,8 @@ class BULKHEAD_API libvirt_backend final : public backend {
   struct BULKHEAD_HIDDEN impl;
 
  private:
-  BULKHEAD_HIDDEN explicit libvirt_backend(std::unique_ptr<impl> p) noexcept;
+  BULKHEAD_HIDDEN explicit backend(std::unique_ptr<impl> p) noexcept;
   std::unique_ptr<impl> p_;
 };
 
-}  // namespace bulkhead
+}  // namespace bulkhead::libvirt

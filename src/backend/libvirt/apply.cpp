@@ -1,4 +1,4 @@
-// The libvirt backend's write path; contract in bulkhead/backend/libvirt.hpp.
+// The libvirt backend's write path; contract in bulkhead/backend/libvirt/backend.hpp.
 //
 // apply() compares the desired spec with the domain's live definition (when
 // running) and its saved config (when persistent), knob by knob, and calls
@@ -15,9 +15,9 @@
 #include <functional>
 
 #include "bulkhead/detail/text.hpp"
-#include "libvirt_impl.hpp"
+#include "backend_impl.hpp"
 
-namespace bulkhead {
+namespace bulkhead::libvirt {
 
 namespace {
 
@@ -56,7 +56,7 @@ struct typed_params {
 
 result<void> check(virConnectPtr conn, int rc, const std::string& knob) {
   if (rc == 0) return {};
-  return fail(lv::last_error(conn, errc::io_error, "setting " + knob));
+  return fail(detail::last_error(conn, errc::io_error, "setting " + knob));
 }
 
 std::vector<unsigned char> cpumap(const cpuset& s, unsigned host_cpus) {
@@ -386,18 +386,18 @@ std::vector<std::string> unsupported_in(const quota_spec& s) {
 
 }  // namespace
 
-result<apply_report> libvirt_backend::apply(const instance_info& instance, const quota_spec& spec) {
-  lv::sigpipe_guard g;
+result<apply_report> backend::apply(const instance_info& instance, const quota_spec& spec) {
+  detail::sigpipe_guard g;
   if (auto v = validate(spec); !v) return fail(std::move(v.error()).in("spec for " + quote(instance.name)));
   if (p_->options.read_only)
     return fail(errc::permission_denied,
                 "cannot apply to " + quote(instance.name) + ": the connection to " + quote(p_->uri) + " is read-only");
   auto c = p_->live();
   if (!c) return fail(std::move(c.error()));
-  const auto u = instance.id.id.to_string();
-  lv::domain_ptr dom(virDomainLookupByUUIDString(*c, u.c_str()));
+  const auto u = instance.id.uuid.to_string();
+  detail::domain_ptr dom(virDomainLookupByUUIDString(*c, u.c_str()));
   if (!dom) {
-    auto e = lv::last_error(*c, errc::not_found, "domain " + quote(instance.name) + " (" + u + ")");
+    auto e = detail::last_error(*c, errc::not_found, "domain " + quote(instance.name) + " (" + u + ")");
     p_->note(e);
     return fail(std::move(e));
   }
@@ -407,7 +407,7 @@ result<apply_report> libvirt_backend::apply(const instance_info& instance, const
   const unsigned host_cpus = virNodeGetInfo(*c, &ni) == 0 ? ni.cpus : 0;
 
   const auto fetch = [&](bool live) -> result<quota_spec> {
-    auto p = lv::fetch_domain(*c, dom.get(), live ? 0u : static_cast<unsigned>(VIR_DOMAIN_XML_INACTIVE));
+    auto p = detail::fetch_domain(*c, dom.get(), live ? 0u : static_cast<unsigned>(VIR_DOMAIN_XML_INACTIVE));
     if (!p) return fail(std::move(p.error()));
     return std::move(p->spec);
   };
@@ -527,4 +527,4 @@ result<apply_report> libvirt_backend::apply(const instance_info& instance, const
   return report;
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::libvirt

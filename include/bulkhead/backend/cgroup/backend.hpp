@@ -1,9 +1,10 @@
-// bulkhead/backend/cgroup.hpp: the cgroup backend for co-located tasks.
+// bulkhead/backend/cgroup/backend.hpp: the cgroup backend for co-located
+// tasks (libbulkhead-core).
 //
 // One backend manages the task groups directly beneath one parent group
-// (`cgroup_options::parent`) in every hierarchy that serves a managed
+// (`cgroup::options::parent`) in every hierarchy that serves a managed
 // controller. Which hierarchy serves what comes from the mount table the
-// caller gives (detect_cgroup_mounts):
+// caller gives (cgroup::mounts, bulkhead/backend/cgroup/mounts.hpp):
 //   - unified: only cgroup2 is mounted; every controller is v2;
 //   - legacy:  only v1 hierarchies (one per controller, or co-mounted such
 //              as cpu,cpuacct);
@@ -66,9 +67,7 @@
 
 #include <sys/types.h>
 
-#include <array>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,112 +76,49 @@
 
 #include "bulkhead/api.hpp"
 #include "bulkhead/backend/backend.hpp"
-#include "bulkhead/backend/mount_table.hpp"
+#include "bulkhead/backend/cgroup/mounts.hpp"
 #include "bulkhead/units.hpp"
 
-namespace bulkhead {
+namespace bulkhead::cgroup {
 
-enum class cgroup_layout : std::uint8_t { unified, legacy, hybrid };
-
-[[nodiscard]] constexpr std::string_view to_string(cgroup_layout l) noexcept {
-  switch (l) {
-    case cgroup_layout::unified: return "unified";
-    case cgroup_layout::legacy: return "legacy";
-    case cgroup_layout::hybrid: return "hybrid";
-  }
-  return "?";
-}
-
-// The controllers bulkhead manages. `io` is v2's io and v1's blkio;
-// `cpuacct` is v1's cpuacct and, in v2, the core cpu.stat usage fields.
-enum class cgroup_controller : std::uint8_t { cpu, cpuacct, cpuset, memory, io };
-inline constexpr std::array all_cgroup_controllers{cgroup_controller::cpu, cgroup_controller::cpuacct,
-                                                   cgroup_controller::cpuset, cgroup_controller::memory,
-                                                   cgroup_controller::io};
-
-[[nodiscard]] constexpr std::string_view to_string(cgroup_controller c) noexcept {
-  switch (c) {
-    case cgroup_controller::cpu: return "cpu";
-    case cgroup_controller::cpuacct: return "cpuacct";
-    case cgroup_controller::cpuset: return "cpuset";
-    case cgroup_controller::memory: return "memory";
-    case cgroup_controller::io: return "io";
-  }
-  return "?";
-}
-
-struct cgroup_hierarchy {
-  std::string mount_point;               // absolute, as in the mount table
-  bool v2 = false;
-  std::vector<std::string> controllers;  // v1: the controllers mounted there ("cpu", "cpuacct"); v2: empty
-  std::string name;                      // v1 named hierarchy ("systemd"), else empty
-  friend bool operator==(const cgroup_hierarchy&, const cgroup_hierarchy&) = default;
-};
-
-struct cgroup_mounts {
-  cgroup_layout layout = cgroup_layout::unified;
-  // Every cgroup and cgroup2 mount, in table order; a hierarchy mounted
-  // twice (a bind mount) is listed once, at its first mount point.
-  std::vector<cgroup_hierarchy> hierarchies;
-
-  [[nodiscard]] const cgroup_hierarchy* unified() const noexcept {
-    for (const auto& h : hierarchies)
-      if (h.v2) return &h;
-    return nullptr;
-  }
-  // The v1 hierarchy a controller is bound to ("cpu", "blkio"), if any.
-  [[nodiscard]] const cgroup_hierarchy* v1(std::string_view controller) const noexcept {
-    for (const auto& h : hierarchies)
-      for (const auto& c : h.controllers)
-        if (!h.v2 && c == controller) return &h;
-    return nullptr;
-  }
-};
-
-// The hierarchy in use, from a mount table's text (mount_table.hpp). Errors:
-// parse_error for a malformed table, not_found when it has no cgroup mount.
-[[nodiscard]] result<cgroup_mounts> detect_cgroup_mounts(std::string_view mount_table_text,
-                                                         std::string_view what = "mount table");
-[[nodiscard]] result<cgroup_mounts> detect_cgroup_mounts(const std::vector<mount_entry>& table);
-
-struct cgroup_options {
+struct options {
   // Mount points are looked up beneath this directory: "/" on a host, a
   // fixture tree in tests.
   std::string fs_root = "/";
-  cgroup_mounts mounts;
+  cgroup::mounts mounts;
   // The group, relative to each hierarchy's mount point, whose children are
   // the tasks: "" (the hierarchy root), "bulkhead", "machine.slice/tasks".
   // It must exist in every hierarchy used. Each component is validated.
   std::string parent;
-  std::vector<cgroup_controller> controllers{all_cgroup_controllers.begin(), all_cgroup_controllers.end()};
+  std::vector<cgroup::controller> controllers{all_controllers.begin(), all_controllers.end()};
   // Bytes per page (memory limits are kept in pages); 0: this machine's.
   std::uint64_t page_size = 0;
   // Control files kept open between calls and re-read with pread(2)
-  // (src/util/file_cache.hpp); 0 opens every file every time.
+  // (src/backend/file_cache.hpp); 0 opens every file every time.
   std::size_t max_open_files = 512;
 };
 
 // Where one managed controller is served.
-struct cgroup_binding {
-  cgroup_controller controller;
+struct binding {
+  cgroup::controller controller;
   bool v2 = false;
   std::string path;  // the parent group's directory, e.g. /sys/fs/cgroup/cpu/bulkhead
 };
 
-class BULKHEAD_API cgroup_backend final : public backend {
+class BULKHEAD_API backend final : public bulkhead::backend {
  public:
   // Opens every hierarchy serving a managed controller at `parent`.
   // Errors: invalid_argument / unsafe_path for a bad parent, not_found when
   // the parent does not exist in a hierarchy, unsupported when no managed
   // controller is served at all.
-  [[nodiscard]] static result<std::unique_ptr<cgroup_backend>> open(cgroup_options options);
-  ~cgroup_backend() override;
+  [[nodiscard]] static result<std::unique_ptr<backend>> open(cgroup::options opts);
+  ~backend() override;
 
   [[nodiscard]] std::string_view kind() const noexcept override { return "cgroup"; }
   // "cgroup hybrid: cpu v1 /sys/fs/cgroup/cpu/bulkhead, ..."
   [[nodiscard]] const std::string& source() const noexcept override;
-  [[nodiscard]] cgroup_layout layout() const noexcept;
-  [[nodiscard]] const std::vector<cgroup_binding>& bindings() const noexcept;
+  [[nodiscard]] cgroup::layout layout() const noexcept;
+  [[nodiscard]] const std::vector<binding>& bindings() const noexcept;
 
   // CPUs, memory and NUMA nodes of the host from <fs_root>/sys/devices/system
   // (cpu/online, node/node*/{cpulist,meminfo}) and <fs_root>/proc/meminfo.
@@ -218,67 +154,8 @@ class BULKHEAD_API cgroup_backend final : public backend {
   struct BULKHEAD_HIDDEN impl;
 
  private:
-  BULKHEAD_HIDDEN explicit cgroup_backend(std::unique_ptr<impl> p) noexcept;
+  BULKHEAD_HIDDEN explicit backend(std::unique_ptr<impl> p) noexcept;
   std::unique_ptr<impl> p_;
 };
 
-// --- file formats ---------------------------------------------------------------
-// Parsers for the control files, exposed for tools and tests. `what` names
-// the file in errors. Text may end in a newline.
-namespace cgroupfs {
-
-struct cpu_max {
-  limit<microseconds> quota = unlimited;
-  microseconds period{100000};
-  friend bool operator==(const cpu_max&, const cpu_max&) = default;
-};
-// v2 cpu.max: "$MAX $PERIOD", $MAX a number or "max".
-[[nodiscard]] result<cpu_max> parse_cpu_max(std::string_view text, std::string_view what = "cpu.max");
-[[nodiscard]] std::string format_cpu_max(const cpu_max& v);
-
-// v2 memory.max / memory.high / memory.min / memory.low: bytes or "max".
-[[nodiscard]] result<limit<bytes>> parse_v2_bytes(std::string_view text, std::string_view what);
-// v1 memory.*limit_in_bytes: bytes; the page-counter maximum
-// ((2^63-1) / page_size * page_size) reads as unlimited.
-[[nodiscard]] result<limit<bytes>> parse_v1_bytes(std::string_view text, std::uint64_t page_size, std::string_view what);
-
-// One unsigned number, such as cpu.weight or cpuacct.usage.
-[[nodiscard]] result<std::uint64_t> parse_u64(std::string_view text, std::string_view what);
-
-// Flat keyed files ("key value" per line): cpu.stat, memory.events,
-// memory.oom_control.
-[[nodiscard]] result<std::map<std::string, std::uint64_t>> parse_flat_keyed(std::string_view text, std::string_view what);
-
-// "MAJ:MIN" device numbers, checked and kept as text.
-[[nodiscard]] result<std::string> parse_device(std::string_view text, std::string_view what);
-
-// Nested keyed files: "MAJ:MIN key=value key=value" per line (io.max,
-// io.stat). Values stay text ("max" is a value of io.max).
-using nested_keyed = std::map<std::string, std::map<std::string, std::string>>;
-[[nodiscard]] result<nested_keyed> parse_nested_keyed(std::string_view text, std::string_view what);
-
-// v2 io.weight: "default N" then "MAJ:MIN N" lines.
-struct io_weight {
-  std::uint64_t default_weight = 100;
-  std::map<std::string, std::uint64_t> devices;
-};
-[[nodiscard]] result<io_weight> parse_io_weight(std::string_view text, std::string_view what = "io.weight");
-
-// v1 "MAJ:MIN value" files (blkio.throttle.*_device, blkio.weight_device).
-[[nodiscard]] result<std::map<std::string, std::uint64_t>> parse_device_values(std::string_view text, std::string_view what);
-
-// v1 blkio.throttle.io_service_bytes / io_serviced:
-// "MAJ:MIN Read N", "... Write N", ... and a final "Total N".
-struct blkio_rw {
-  std::uint64_t read = 0;
-  std::uint64_t write = 0;
-};
-[[nodiscard]] result<std::map<std::string, blkio_rw>> parse_blkio_stat(std::string_view text, std::string_view what);
-
-}  // namespace cgroupfs
-
-}  // namespace bulkhead
-
-#include "bulkhead/backend/cgroup/detail/files_impl.hpp"  // IWYU pragma: export
-
-#include "bulkhead/backend/cgroup/detail/mounts_impl.hpp"  // IWYU pragma: export
+}  // namespace bulkhead::cgroup

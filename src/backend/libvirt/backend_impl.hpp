@@ -1,5 +1,5 @@
 // Internal to the libvirt backend: the connection state and the helpers the
-// read path (libvirt_backend.cpp) and the write path (libvirt_apply.cpp)
+// read path (backend.cpp) and the write path (apply.cpp)
 // share. Not installed.
 #pragma once
 
@@ -13,10 +13,10 @@
 #include <memory>
 #include <string>
 
-#include "bulkhead/backend/libvirt.hpp"
-#include "bulkhead/backend/libvirt_xml.hpp"
+#include "bulkhead/backend/libvirt/backend.hpp"
+#include "bulkhead/backend/libvirt/domain_xml.hpp"
 
-namespace bulkhead::lv {
+namespace bulkhead::libvirt::detail {
 
 struct domain_deleter {
   void operator()(virDomainPtr d) const noexcept {
@@ -81,12 +81,12 @@ class sigpipe_guard {
   bool was_pending_ = false;
 };
 
-}  // namespace bulkhead::lv
+}  // namespace bulkhead::libvirt::detail
 
-namespace bulkhead {
+namespace bulkhead::libvirt {
 
-struct libvirt_backend::impl {
-  libvirt_options options;
+struct backend::impl {
+  libvirt::options options;
   std::string uri;  // as libvirt reports it once connected
   virConnectPtr conn = nullptr;
 
@@ -101,4 +101,4 @@ struct libvirt_backend::impl {
   void note(const error& e);
 };
 
-}  // namespace bulkhead
+}  // namespace bulkhead::libvirt

@@ -1,4 +1,4 @@
-// bulkhead/detail/rooted_fs.hpp: file access confined to a root directory.
+// bulkhead/backend/rooted_fs.hpp: file access confined to a root directory.
 //
 // Every backend that reads files (cgroup, resctrl, sysfs) is given a root and
 // reaches files only through a rooted_dir. Paths are relative to the root;

@@ -1,4 +1,4 @@
-// bulkhead/colocation/batch_capacity.hpp: how much CPU and memory offline
+// bulkhead/colocation/be_capacity.hpp: how much CPU and memory offline
 // (BE) work may be given on a host, and why.
 //
 // Koordinator's batch-resource formulas (its slo-controller "batchresource"
@@ -38,23 +38,29 @@
 #include "bulkhead/model/ids.hpp"
 #include "bulkhead/units.hpp"
 
+namespace bulkhead::colocation {
+
+enum class be_policy : std::uint8_t { usage, request, max_usage_request };
+
+}  // namespace bulkhead::colocation
+
 namespace bulkhead {
-
-enum class batch_policy : std::uint8_t { usage, request, max_usage_request };
-
 template <>
-struct enum_names<batch_policy> {
+struct enum_names<colocation::be_policy> {
   static constexpr std::array values{
-      std::pair{batch_policy::usage, std::string_view{"usage"}},
-      std::pair{batch_policy::request, std::string_view{"request"}},
-      std::pair{batch_policy::max_usage_request, std::string_view{"maxUsageRequest"}},
+      std::pair{colocation::be_policy::usage, std::string_view{"usage"}},
+      std::pair{colocation::be_policy::request, std::string_view{"request"}},
+      std::pair{colocation::be_policy::max_usage_request, std::string_view{"maxUsageRequest"}},
   };
   static constexpr std::string_view what = "batch policy";
 };
+}  // namespace bulkhead
+
+namespace bulkhead::colocation {
 
 // One co-located instance: what it asked for and what it used last interval.
 struct instance_load {
-  uuid id;
+  bulkhead::uuid uuid;
   qos_class qos = qos_class::LS;
   std::optional<std::uint32_t> cell;  // bound NUMA cell; none: spread over all
   millicores cpu_request{0};
@@ -80,29 +86,29 @@ struct node_load {
   std::vector<cell_capacity> cells;  // empty: no per-cell figures
 };
 
-struct batch_config {
-  batch_policy cpu_policy = batch_policy::usage;
-  batch_policy memory_policy = batch_policy::usage;
+struct be_config {
+  be_policy cpu_policy = be_policy::usage;
+  be_policy memory_policy = be_policy::usage;
   percent cpu_reclaim_threshold{60};     // Koordinator's default
   percent memory_reclaim_threshold{65};  // Koordinator's default
   std::size_t top_contributors = 10;     // HP instances listed in an explanation
 };
 
 template <class Q>
-struct batch_contributor {
-  uuid id;
+struct be_contributor {
+  bulkhead::uuid uuid;
   qos_class qos = qos_class::LS;
   Q counted{0};  // what the policy counted for it
   Q request{0};
   std::optional<Q> used;
-  friend bool operator==(const batch_contributor&, const batch_contributor&) = default;
+  friend bool operator==(const be_contributor&, const be_contributor&) = default;
 };
 
 // Each term of the formula for one resource (on the host or one cell).
 template <class Q>
-struct batch_explanation {
+struct be_explanation {
   resource_kind resource = resource_kind::cpu;
-  batch_policy policy = batch_policy::usage;
+  be_policy policy = be_policy::usage;
   std::optional<std::uint32_t> cell;
   Q capacity{0};
   percent reclaim_threshold{0};
@@ -120,20 +126,20 @@ struct batch_explanation {
   Q deficit{0};   // how far below 0 the formula went
   std::optional<window_occurrence> window;
   std::optional<Q> window_cap;  // floor(capacity x window fraction)
-  Q batch{0};                   // the answer: min(formula, window_cap)
-  std::vector<batch_contributor<Q>> top;  // largest counted first
+  Q be{0};                      // the answer, BE (batch) capacity: min(formula, window_cap)
+  std::vector<be_contributor<Q>> top;  // largest counted first
 };
 
-struct batch_report {
-  batch_explanation<millicores> cpu;
-  batch_explanation<bytes> memory;
-  std::vector<batch_explanation<millicores>> cpu_cells;
-  std::vector<batch_explanation<bytes>> memory_cells;
+struct be_report {
+  be_explanation<millicores> cpu;
+  be_explanation<bytes> memory;
+  std::vector<be_explanation<millicores>> cpu_cells;
+  std::vector<be_explanation<bytes>> memory_cells;
 };
 
 // What moved between two explanations of the same resource.
 template <class Q>
-struct batch_change {
+struct be_change {
   resource_kind resource = resource_kind::cpu;
   Q before{0};
   Q after{0};
@@ -143,14 +149,14 @@ struct batch_change {
     std::string name;  // capacity, safety_margin, system_term, hp_term, window_cap
     Q before{0};
     Q after{0};
-    bool raises_batch = false;
+    bool raises_be = false;
   };
   std::vector<term> terms;
   std::string main_cause;  // the term whose move lowered batch most ("" when batch did not drop)
   // HP instances whose counted amount rose (from the explanations' top
   // lists; an instance absent from `before`'s list counts as 0 there).
   struct growth {
-    uuid id;
+    bulkhead::uuid uuid;
     qos_class qos = qos_class::LS;
     Q before{0};
     Q after{0};
@@ -158,25 +164,25 @@ struct batch_change {
   std::vector<growth> grew;
 };
 
-namespace colocation_detail {
+namespace detail {
 
 __extension__ using i128 = __int128;  // signed 128-bit intermediates (GCC and Clang)
 
 // What the policy counts for one HP instance.
 template <class Q>
-inline Q counted_for(batch_policy p, resource_kind r, qos_class qos, Q request, const std::optional<Q>& used,
+inline Q counted_for(be_policy p, resource_kind r, qos_class qos, Q request, const std::optional<Q>& used,
                      bool& lse_raised) {
   lse_raised = false;
   const Q u = used.value_or(request);
   switch (p) {
-    case batch_policy::usage:
+    case be_policy::usage:
       if (r == resource_kind::cpu && qos == qos_class::LSE && used && *used < request) {
         lse_raised = true;
         return request;
       }
       return u;
-    case batch_policy::request: return request;
-    case batch_policy::max_usage_request: return std::max(request, u);
+    case be_policy::request: return request;
+    case be_policy::max_usage_request: return std::max(request, u);
   }
   return u;
 }
@@ -217,7 +223,7 @@ struct scope_sums {
 // Adds one instance's share to a scope.
 template <class Q, class Req, class Used>
 inline void add_instance(scope_sums& s, const instance_load& in, std::uint32_t index, std::uint64_t div, resource_kind r,
-                         batch_policy policy, Req req_of, Used used_of, std::size_t top_n) {
+                         be_policy policy, Req req_of, Used used_of, std::size_t top_n) {
   const Q rq{share(req_of(in).count(), div)};
   std::optional<Q> us;
   if (const auto u = used_of(in)) us = Q{share(u->count(), div)};
@@ -228,11 +234,11 @@ inline void add_instance(scope_sums& s, const instance_load& in, std::uint32_t i
 
 // Every term of the formula for one resource in one scope.
 template <class Q, class Req, class Used>
-inline batch_explanation<Q> finish(const scope_sums& s, resource_kind r, batch_policy policy, percent threshold,
+inline be_explanation<Q> finish(const scope_sums& s, resource_kind r, be_policy policy, percent threshold,
                                    Q capacity, Q sys_used, Q sys_reserved, std::optional<std::uint32_t> cell,
                                    std::uint64_t ncells, const std::vector<instance_load>& instances, Req req_of,
                                    Used used_of, const std::optional<window_occurrence>& window) {
-  batch_explanation<Q> e;
+  be_explanation<Q> e;
   e.resource = r;
   e.policy = policy;
   e.cell = cell;
@@ -242,7 +248,7 @@ inline batch_explanation<Q> finish(const scope_sums& s, resource_kind r, batch_p
   e.safety_margin = Q{bulkhead::detail::muldiv_ceil(capacity.count(), keep, 100).value_or(capacity.count())};
   e.system_used = sys_used;
   e.system_reserved = sys_reserved;
-  e.system_term = policy == batch_policy::request ? sys_reserved : std::max(sys_used, sys_reserved);
+  e.system_term = policy == be_policy::request ? sys_reserved : std::max(sys_used, sys_reserved);
   e.hp_term = clamp_u64<Q>(s.counted);
   e.hp_used = clamp_u64<Q>(s.used);
   e.hp_request = clamp_u64<Q>(s.request);
@@ -253,11 +259,11 @@ inline batch_explanation<Q> finish(const scope_sums& s, resource_kind r, batch_p
                  static_cast<i128>(e.system_term.count()) - static_cast<i128>(s.counted);
   e.formula = f > 0 ? Q{static_cast<std::uint64_t>(f)} : Q{0};
   e.deficit = f < 0 ? clamp_u64<Q>(static_cast<u128>(-f)) : Q{0};
-  e.batch = e.formula;
+  e.be = e.formula;
   if (window) {
     e.window = window;
     e.window_cap = Q{window->be_fraction.apply_floor(capacity.count()).value_or(capacity.count())};
-    e.batch = std::min(e.batch, *e.window_cap);
+    e.be = std::min(e.be, *e.window_cap);
   }
   e.top.reserve(s.top.size());
   for (const auto& [c, i] : s.top) {
@@ -265,15 +271,15 @@ inline batch_explanation<Q> finish(const scope_sums& s, resource_kind r, batch_p
     const std::uint64_t div = cell && !in.cell ? ncells : 1;
     std::optional<Q> us;
     if (const auto u = used_of(in)) us = Q{share(u->count(), div)};
-    e.top.push_back({in.id, in.qos, Q{c}, Q{share(req_of(in).count(), div)}, us});
+    e.top.push_back({in.uuid, in.qos, Q{c}, Q{share(req_of(in).count(), div)}, us});
   }
   return e;
 }
 
-}  // namespace colocation_detail
+}  // namespace detail
 
 // Checks the configuration: thresholds at most 100 percent.
-[[nodiscard]] inline result<void> validate(const batch_config& c) {
+[[nodiscard]] inline result<void> validate(const be_config& c) {
   if (c.cpu_reclaim_threshold.count() > 100)
     return fail(errc::out_of_range, "cpu_reclaim_threshold: " + std::to_string(c.cpu_reclaim_threshold.count()) +
                                         " percent is above 100");
@@ -287,9 +293,9 @@ inline batch_explanation<Q> finish(const scope_sums& s, resource_kind r, batch_p
 // under the peak window in force (none outside windows). Precondition:
 // validate(config) passed; an instance naming a cell absent from load.cells
 // counts on the host only.
-[[nodiscard]] inline batch_report compute_batch_capacity(const node_load& load, const batch_config& config,
+[[nodiscard]] inline be_report compute_be_capacity(const node_load& load, const be_config& config,
                                                          const std::optional<window_occurrence>& window = std::nullopt) {
-  using namespace colocation_detail;
+  using namespace detail;
   const auto cpu_req = [](const instance_load& i) { return i.cpu_request; };
   const auto cpu_used = [](const instance_load& i) { return i.cpu_used; };
   const auto mem_req = [](const instance_load& i) { return i.memory_request; };
@@ -314,7 +320,7 @@ inline batch_explanation<Q> finish(const scope_sums& s, resource_kind r, batch_p
       for (std::size_t c = 0; c < ncells; ++c) add(1 + c, ncells);
     }
   }
-  batch_report rep;
+  be_report rep;
   rep.cpu = finish<millicores>(cpu[0], resource_kind::cpu, config.cpu_policy, config.cpu_reclaim_threshold,
                                load.cpu_capacity, load.system_cpu_used, load.system_cpu_reserved, std::nullopt, 1,
                                load.instances, cpu_req, cpu_used, window);
@@ -338,12 +344,12 @@ inline batch_explanation<Q> finish(const scope_sums& s, resource_kind r, batch_p
 // "Why did batch capacity drop": every term before and after, the term that
 // lowered it most, and the listed HP instances whose counted amount rose.
 template <class Q>
-[[nodiscard]] batch_change<Q> explain_change(const batch_explanation<Q>& before, const batch_explanation<Q>& after) {
-  batch_change<Q> c;
+[[nodiscard]] be_change<Q> explain_change(const be_explanation<Q>& before, const be_explanation<Q>& after) {
+  be_change<Q> c;
   c.resource = after.resource;
-  c.before = before.batch;
-  c.after = after.batch;
-  using term = typename batch_change<Q>::term;
+  c.before = before.be;
+  c.after = after.be;
+  using term = typename be_change<Q>::term;
   const Q no_cap_before = before.window_cap.value_or(before.capacity);
   const Q no_cap_after = after.window_cap.value_or(after.capacity);
   c.terms = {
@@ -353,16 +359,16 @@ template <class Q>
       term{"hp_term", before.hp_term, after.hp_term, false},
       term{"window_cap", no_cap_before, no_cap_after, true},
   };
-  if (after.batch < before.batch) {
+  if (after.be < before.be) {
     std::uint64_t worst = 0;
     for (const auto& t : c.terms) {
       // How much this term's move alone lowered the result.
       std::uint64_t drop = 0;
-      if (t.raises_batch && t.after < t.before) drop = t.before.count() - t.after.count();
-      if (!t.raises_batch && t.after > t.before) drop = t.after.count() - t.before.count();
+      if (t.raises_be && t.after < t.before) drop = t.before.count() - t.after.count();
+      if (!t.raises_be && t.after > t.before) drop = t.after.count() - t.before.count();
       if (t.name == "window_cap") {
         // A cap lowers the answer only as far as it binds.
-        drop = after.window_cap && *after.window_cap < before.batch ? before.batch.count() - after.window_cap->count() : 0;
+        drop = after.window_cap && *after.window_cap < before.be ? before.be.count() - after.window_cap->count() : 0;
       }
       if (drop > worst) {
         worst = drop;
@@ -373,10 +379,10 @@ template <class Q>
   for (const auto& a : after.top) {
     Q was{0};
     for (const auto& b : before.top)
-      if (b.id == a.id) was = b.counted;
-    if (a.counted > was) c.grew.push_back({a.id, a.qos, was, a.counted});
+      if (b.uuid == a.uuid) was = b.counted;
+    if (a.counted > was) c.grew.push_back({a.uuid, a.qos, was, a.counted});
   }
   return c;
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::colocation

@@ -1,6 +1,7 @@
-// bulkhead/backend/libvirt_xml.hpp: libvirt XML documents to bulkhead's
-// vocabulary, without a connection (used by the libvirt backend, the fuzz
-// targets and tests).
+// bulkhead/backend/libvirt/domain_xml.hpp: libvirt XML documents to bulkhead's
+// vocabulary, without a connection: text parsing only, no libvirt call, so
+// usable from the headers alone (the libvirt backend, the fuzz targets and
+// tests use it).
 //
 // parse_domain_xml(): a domain definition (virDomainGetXMLDesc output, or a
 // <domain> inside a test-driver node file) to identity, isolation, metadata
@@ -31,7 +32,7 @@
 #include "bulkhead/model/instance.hpp"
 #include "bulkhead/model/quota.hpp"
 
-namespace bulkhead {
+namespace bulkhead::libvirt {
 
 inline constexpr std::string_view bulkhead_metadata_ns = "urn:bulkhead:instance:1";
 inline constexpr std::string_view nova_metadata_ns = "http://openstack.org/xmlns/libvirt/nova/1.1";
@@ -49,7 +50,7 @@ struct domain_interface_ref {
 };
 
 struct parsed_domain {
-  uuid id;
+  bulkhead::uuid uuid;
   std::string name;
   std::optional<std::int64_t> libvirt_id;  // the id attribute of a running domain
   std::string domain_type;                 // kvm, qemu, test ...
@@ -75,6 +76,6 @@ struct parsed_domain {
 // KB, k/KiB, MB, M/MiB, GB, G/GiB, TB, T/TiB; default KiB) in bytes.
 [[nodiscard]] result<bytes> parse_scaled_bytes(std::string_view value, std::string_view unit, std::string_view what);
 
-}  // namespace bulkhead
+}  // namespace bulkhead::libvirt
 
-#include "bulkhead/backend/libvirt/detail/domain_xml_impl.hpp"  // IWYU pragma: export
+#include "bulkhead/backend/libvirt/detail/domain_xml_impl.hpp"

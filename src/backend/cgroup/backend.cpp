@@ -1,5 +1,5 @@
-// The cgroup backend; contract in bulkhead/backend/cgroup.hpp.
-#include "bulkhead/backend/cgroup.hpp"
+// The cgroup backend; contract in bulkhead/backend/cgroup/backend.hpp.
+#include "bulkhead/backend/cgroup/backend.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,24 +9,25 @@
 #include <limits>
 #include <set>
 
+#include "bulkhead/backend/cgroup/files.hpp"
 #include "bulkhead/backend/drift.hpp"
 #include "bulkhead/backend/task_id.hpp"
-#include "util/file_cache.hpp"
-#include "bulkhead/detail/rooted_fs.hpp"
+#include "backend/file_cache.hpp"
+#include "bulkhead/backend/rooted_fs.hpp"
 #include "bulkhead/detail/text.hpp"
 
-namespace bulkhead {
+namespace bulkhead::cgroup {
 
 namespace {
 
-using cgroupfs::cpu_max;
-using C = cgroup_controller;
 
-constexpr std::size_t ctl_count = all_cgroup_controllers.size();
+using C = cgroup::controller;
+
+constexpr std::size_t ctl_count = all_controllers.size();
 constexpr std::size_t idx(C c) { return static_cast<std::size_t>(c); }
 std::string_view v1_name(C c) { return c == C::io ? std::string_view("blkio") : to_string(c); }
 
-struct hierarchy {
+struct open_hierarchy {  // one hierarchy, opened
   bool v2 = false;
   std::string path;  // the parent group's directory, for messages
   rooted_dir dir;    // the parent group's directory: the root every group file is opened beneath
@@ -78,25 +79,25 @@ std::string join(const std::vector<std::string>& v, std::string_view sep = ", ")
 
 }  // namespace
 
-struct cgroup_backend::impl {
+struct backend::impl {
   impl(rooted_dir r, std::size_t max_open) : fsroot(std::move(r)), cache(max_open) { by_ctl.fill(-1); }
 
-  cgroup_options opts;
-  cgroup_layout layout = cgroup_layout::unified;
+  cgroup::options opts;
+  cgroup::layout layout = cgroup::layout::unified;
   std::string source;
-  std::vector<hierarchy> hiers;
+  std::vector<open_hierarchy> hiers;
   std::array<int, ctl_count> by_ctl{};
-  std::vector<cgroup_binding> bindings;
+  std::vector<cgroup::binding> bindings;
   std::size_t primary = 0;
   std::uint64_t page_size = 4096;
   rooted_dir fsroot;
-  mutable detail::open_file_cache cache;
+  mutable bulkhead::detail::open_file_cache cache;
 
-  [[nodiscard]] std::string key(const hierarchy& h, const std::string& rel) const {
+  [[nodiscard]] std::string key(const open_hierarchy& h, const std::string& rel) const {
     return std::to_string(&h - hiers.data()) + ":" + rel;
   }
 
-  [[nodiscard]] const hierarchy* of(C c) const { return by_ctl[idx(c)] < 0 ? nullptr : &hiers[static_cast<std::size_t>(by_ctl[idx(c)])]; }
+  [[nodiscard]] const open_hierarchy* of(C c) const { return by_ctl[idx(c)] < 0 ? nullptr : &hiers[static_cast<std::size_t>(by_ctl[idx(c)])]; }
   [[nodiscard]] std::uint64_t page_max_bytes() const {
     return static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / page_size * page_size;
   }
@@ -104,7 +105,7 @@ struct cgroup_backend::impl {
 
 namespace {
 
-using impl_t = cgroup_backend::impl;
+using impl_t = backend::impl;
 
 // One group's files. A missing file is "nullopt" (the knob is unsupported
 // there); a missing group is errc::not_found.
@@ -117,12 +118,12 @@ class group_files {
   // The file's full path, for messages. Built in a buffer reused by the next
   // call: use it at once (the common case builds it for nothing but a
   // parser's error text, so it must not cost an allocation).
-  [[nodiscard]] std::string_view path(const hierarchy& h, std::string_view file) const {
+  [[nodiscard]] std::string_view path(const open_hierarchy& h, std::string_view file) const {
     path_.assign(h.path).append("/").append(name_).append("/").append(file);
     return path_;
   }
 
-  [[nodiscard]] result<std::optional<std::string>> read(const hierarchy& h, std::string_view file) const {
+  [[nodiscard]] result<std::optional<std::string>> read(const open_hierarchy& h, std::string_view file) const {
     // The cache key "<hierarchy>:<group>/<file>", built without allocating.
     key_.assign(std::to_string(&h - im_.hiers.data())).append(":").append(name_).append("/").append(file);
     const std::string_view rel_ = std::string_view(key_).substr(key_.find(':') + 1);
@@ -135,7 +136,7 @@ class group_files {
     return std::optional<std::string>{};
   }
   // Writes then reads the file back.
-  [[nodiscard]] result<std::string> write_read(const hierarchy& h, std::string_view file, std::string_view content) const {
+  [[nodiscard]] result<std::string> write_read(const open_hierarchy& h, std::string_view file, std::string_view content) const {
     if (auto w = h.dir.write_file(rel(file), content); !w) return fail(std::move(w.error()));
     auto back = read(h, file);
     if (!back) return fail(std::move(back.error()).in("reading back " + std::string(path(h, file))));
@@ -200,7 +201,7 @@ result<std::uint64_t> target_weight(const cpu_spec& c, bool v2) {
   return c.shares ? *c.shares : cpu_shares_from_weight(*c.weight);
 }
 
-result<void> apply_cpu_v2(const impl_t&, const group_files& g, const hierarchy& h, const cpu_spec& c, recorder& rec) {
+result<void> apply_cpu_v2(const impl_t&, const group_files& g, const open_hierarchy& h, const cpu_spec& c, recorder& rec) {
   // cpu.max holds quota and period in one file.
   std::optional<cpu_max> cur, want;
   if (c.quota || c.period || c.burst) {
@@ -209,7 +210,7 @@ result<void> apply_cpu_v2(const impl_t&, const group_files& g, const hierarchy& 
     if (!*t) {
       if (c.quota) rec.unsupported("cpu.quota");
       if (c.period) rec.unsupported("cpu.period");
-    } else if (auto p = cgroupfs::parse_cpu_max(**t, g.path(h, "cpu.max")); !p) {
+    } else if (auto p = cgroup::parse_cpu_max(**t, g.path(h, "cpu.max")); !p) {
       if (c.quota) rec.failed("cpu.quota", p.error());
       if (c.period) rec.failed("cpu.period", p.error());
     } else {
@@ -228,7 +229,7 @@ result<void> apply_cpu_v2(const impl_t&, const group_files& g, const hierarchy& 
     if (!t) return fail(std::move(t.error()));
     if (!*t) {
       rec.unsupported("cpu.burst");
-    } else if (auto p = cgroupfs::parse_u64(**t, g.path(h, "cpu.max.burst")); !p) {
+    } else if (auto p = cgroup::parse_u64(**t, g.path(h, "cpu.max.burst")); !p) {
       rec.failed("cpu.burst", p.error());
     } else if (want && want->quota.is_bounded() && *c.burst > want->quota.value()) {
       rec.failed("cpu.burst", error(errc::out_of_range, "cpu.burst: " + knob_text(*c.burst) + " is above the quota " +
@@ -243,17 +244,17 @@ result<void> apply_cpu_v2(const impl_t&, const group_files& g, const hierarchy& 
     const auto text = std::to_string(c.burst->count());
     auto back = g.write_read(h, "cpu.max.burst", text);
     if (!back) rec.failed("cpu.burst", back.error());
-    else if (auto b = cgroupfs::parse_u64(*back, "cpu.max.burst"); !b || *b != static_cast<std::uint64_t>(c.burst->count()))
+    else if (auto b = cgroup::parse_u64(*back, "cpu.max.burst"); !b || *b != static_cast<std::uint64_t>(c.burst->count()))
       rec.failed("cpu.burst", readback_mismatch(g.path(h, "cpu.max.burst"), text, *back));
     else rec.changed("cpu.burst", knob_text(microseconds{static_cast<std::int64_t>(*burst_cur)}), knob_text(*c.burst));
   };
   if (burst_write && burst_first) write_burst();
   if (want && !(*want == *cur)) {
-    const auto text = cgroupfs::format_cpu_max(*want);
+    const auto text = cgroup::format_cpu_max(*want);
     auto back = g.write_read(h, "cpu.max", text);
     std::optional<error> err;
     if (!back) err = back.error();
-    else if (auto b = cgroupfs::parse_cpu_max(*back, g.path(h, "cpu.max")); !b || !(*b == *want))
+    else if (auto b = cgroup::parse_cpu_max(*back, g.path(h, "cpu.max")); !b || !(*b == *want))
       err = readback_mismatch(g.path(h, "cpu.max"), text, *back);
     const bool q = !(want->quota == cur->quota), p = want->period != cur->period;
     if (err) {
@@ -276,13 +277,13 @@ result<void> apply_cpu_v2(const impl_t&, const group_files& g, const hierarchy& 
       if (!*t) {
         if (c.weight) rec.unsupported("cpu.weight");
         if (c.shares) rec.unsupported("cpu.shares");
-      } else if (auto now = cgroupfs::parse_u64(**t, g.path(h, "cpu.weight")); !now) {
+      } else if (auto now = cgroup::parse_u64(**t, g.path(h, "cpu.weight")); !now) {
         rec.failed(knob, now.error());
       } else if (*now != *target) {
         const auto text = std::to_string(*target);
         auto back = g.write_read(h, "cpu.weight", text);
         if (!back) rec.failed(knob, back.error());
-        else if (auto b = cgroupfs::parse_u64(*back, "cpu.weight"); !b || *b != *target)
+        else if (auto b = cgroup::parse_u64(*back, "cpu.weight"); !b || *b != *target)
           rec.failed(knob, readback_mismatch(g.path(h, "cpu.weight"), text, *back));
         else rec.changed("cpu.weight", knob_text(*now), knob_text(*target));
       }
@@ -294,7 +295,7 @@ result<void> apply_cpu_v2(const impl_t&, const group_files& g, const hierarchy& 
 // One v1 number file: read, compare, write, verify. `parse` turns text into
 // the value; `format` turns the value into what is written.
 template <class T, class Parse, class Format>
-result<void> v1_value(const group_files& g, const hierarchy& h, std::string_view file, const std::string& knob,
+result<void> v1_value(const group_files& g, const open_hierarchy& h, std::string_view file, const std::string& knob,
                       const T& want, Parse parse, Format format, recorder& rec, std::optional<T>* now = nullptr) {
   auto t = g.read(h, file);
   if (!t) return fail(std::move(t.error()));
@@ -332,14 +333,14 @@ result<limit<microseconds>> parse_cfs_quota(std::string_view text, std::string_v
   return limit<microseconds>{microseconds{*v}};
 }
 result<microseconds> parse_us(std::string_view text, std::string_view what) {
-  auto v = cgroupfs::parse_u64(text, what);
+  auto v = cgroup::parse_u64(text, what);
   if (!v) return fail(std::move(v.error()));
   if (*v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     return fail(errc::overflow, std::string(what) + ": too large");
   return microseconds{static_cast<std::int64_t>(*v)};
 }
 
-result<void> apply_cpu_v1(const impl_t&, const group_files& g, const hierarchy& h, const cpu_spec& c, recorder& rec) {
+result<void> apply_cpu_v1(const impl_t&, const group_files& g, const open_hierarchy& h, const cpu_spec& c, recorder& rec) {
   const auto us_text = [](microseconds v) { return std::to_string(v.count()); };
   const auto parse_period = [&](std::string_view t) { return parse_us(t, g.path(h, "cpu.cfs_period_us")); };
   const auto parse_quota = [&](std::string_view t) { return parse_cfs_quota(t, g.path(h, "cpu.cfs_quota_us")); };
@@ -394,7 +395,7 @@ result<void> apply_cpu_v1(const impl_t&, const group_files& g, const hierarchy& 
     } else {
       auto r = v1_value<std::uint64_t>(
           g, h, "cpu.shares", "cpu.shares", *want,
-          [&](std::string_view t) { return cgroupfs::parse_u64(t, g.path(h, "cpu.shares")); },
+          [&](std::string_view t) { return cgroup::parse_u64(t, g.path(h, "cpu.shares")); },
           [](std::uint64_t v) { return std::to_string(v); }, rec);
       if (!r) return r;
     }
@@ -403,7 +404,7 @@ result<void> apply_cpu_v1(const impl_t&, const group_files& g, const hierarchy& 
 }
 
 // ---- cpuset -------------------------------------------------------------------
-result<void> apply_cpuset(const impl_t&, const group_files& g, const hierarchy& h, const cpu_spec& c, recorder& rec) {
+result<void> apply_cpuset(const impl_t&, const group_files& g, const open_hierarchy& h, const cpu_spec& c, recorder& rec) {
   for (const bool cpus : {true, false}) {
     const auto& want = cpus ? c.cpus : c.mems;
     if (!want) continue;
@@ -441,7 +442,7 @@ result<void> apply_cpuset(const impl_t&, const group_files& g, const hierarchy& 
 }
 
 // ---- memory -------------------------------------------------------------------
-result<void> apply_memory_v2(const impl_t& im, const group_files& g, const hierarchy& h, const memory_spec& m,
+result<void> apply_memory_v2(const impl_t& im, const group_files& g, const open_hierarchy& h, const memory_spec& m,
                              recorder& rec) {
   const auto one = [&](const char* knob, const char* file, limit<bytes> want) -> result<void> {
     if (want.is_bounded() && !(want.value() == bytes::max()))
@@ -450,7 +451,7 @@ result<void> apply_memory_v2(const impl_t& im, const group_files& g, const hiera
         return {};
       }
     return v1_value<limit<bytes>>(
-        g, h, file, knob, want, [&](std::string_view t) { return cgroupfs::parse_v2_bytes(t, g.path(h, file)); },
+        g, h, file, knob, want, [&](std::string_view t) { return cgroup::parse_v2_bytes(t, g.path(h, file)); },
         [](const limit<bytes>& l) { return l.is_unlimited() ? std::string("max") : std::to_string(l.value().count()); },
         rec);
   };
@@ -472,10 +473,10 @@ result<void> apply_memory_v2(const impl_t& im, const group_files& g, const hiera
   return {};
 }
 
-result<void> apply_memory_v1(const impl_t& im, const group_files& g, const hierarchy& h, const memory_spec& m,
+result<void> apply_memory_v1(const impl_t& im, const group_files& g, const open_hierarchy& h, const memory_spec& m,
                              recorder& rec) {
   const auto parse = [&](const char* file) {
-    return [&im, &g, &h, file](std::string_view t) { return cgroupfs::parse_v1_bytes(t, im.page_size, g.path(h, file)); };
+    return [&im, &g, &h, file](std::string_view t) { return cgroup::parse_v1_bytes(t, im.page_size, g.path(h, file)); };
   };
   const auto format = [](const limit<bytes>& l) {
     return l.is_unlimited() ? std::string("-1") : std::to_string(l.value().count());
@@ -497,7 +498,7 @@ result<void> apply_memory_v1(const impl_t& im, const group_files& g, const hiera
     auto t = g.read(h, "memory.memsw.limit_in_bytes");
     if (!t) return fail(std::move(t.error()));
     if (*t)
-      if (auto cur = cgroupfs::parse_v1_bytes(**t, im.page_size, "memory.memsw.limit_in_bytes"))
+      if (auto cur = cgroup::parse_v1_bytes(**t, im.page_size, "memory.memsw.limit_in_bytes"))
         swap_first = cur->is_bounded() && (m.hard_limit->is_unlimited() || m.hard_limit->value() > cur->value());
   }
   const auto hard = [&]() -> result<void> {
@@ -571,7 +572,7 @@ std::optional<error> io_check(const std::string& knob, const io_key& k, const li
   return std::nullopt;
 }
 
-result<void> apply_io_v2(const group_files& g, const hierarchy& h, const quota_spec& s, recorder& rec) {
+result<void> apply_io_v2(const group_files& g, const open_hierarchy& h, const quota_spec& s, recorder& rec) {
   bool want_max = false, want_weight = s.blkio_weight.has_value();
   for (const auto& d : s.disks) {
     for (const auto& k : io_keys) want_max = want_max || io_want(d, k).has_value();
@@ -580,10 +581,10 @@ result<void> apply_io_v2(const group_files& g, const hierarchy& h, const quota_s
   if (want_max) {
     auto t = g.read(h, "io.max");
     if (!t) return fail(std::move(t.error()));
-    cgroupfs::nested_keyed cur;
+    cgroup::nested_keyed cur;
     std::optional<error> parse_err;
     if (*t) {
-      if (auto p = cgroupfs::parse_nested_keyed(**t, g.path(h, "io.max"))) cur = std::move(*p);
+      if (auto p = cgroup::parse_nested_keyed(**t, g.path(h, "io.max"))) cur = std::move(*p);
       else parse_err = p.error();
     }
     const auto current = [&](const std::string& dev, const io_key& k) -> limit<std::uint64_t> {
@@ -610,7 +611,7 @@ result<void> apply_io_v2(const group_files& g, const hierarchy& h, const quota_s
           if (io_want(d, k)) rec.unsupported(p + k.field);
         continue;
       }
-      auto dev = cgroupfs::parse_device(d.target, "disks[" + bulkhead::detail::quote(d.target) + "]");
+      auto dev = cgroup::parse_device(d.target, "disks[" + bulkhead::detail::quote(d.target) + "]");
       if (!dev || parse_err) {
         for (const auto& k : io_keys)
           if (io_want(d, k)) rec.failed(p + k.field, dev ? *parse_err : dev.error());
@@ -636,9 +637,9 @@ result<void> apply_io_v2(const group_files& g, const hierarchy& h, const quota_s
       for (const auto& [k, v] : w.keys)
         line += std::string(" ") + k->v2 + "=" + (v.is_unlimited() ? std::string("max") : std::to_string(v.value()));
       auto back = g.write_read(h, "io.max", line);
-      std::optional<cgroupfs::nested_keyed> now;
+      std::optional<cgroup::nested_keyed> now;
       if (back)
-        if (auto p = cgroupfs::parse_nested_keyed(*back, "io.max")) now = std::move(*p);
+        if (auto p = cgroup::parse_nested_keyed(*back, "io.max")) now = std::move(*p);
       for (std::size_t i = 0; i < w.keys.size(); ++i) {
         const auto& [k, v] = w.keys[i];
         const std::string knob = "disks['" + w.dev + "']." + k->field;
@@ -646,7 +647,7 @@ result<void> apply_io_v2(const group_files& g, const hierarchy& h, const quota_s
           rec.failed(knob, back.error());
           continue;
         }
-        cur = now ? *now : cgroupfs::nested_keyed{};
+        cur = now ? *now : cgroup::nested_keyed{};
         if (!now || !(current(w.dev, *k) == v)) rec.failed(knob, readback_mismatch(g.path(h, "io.max"), line, *back));
         else rec.changed(knob, w.before[i], io_text(*k, v));
       }
@@ -663,7 +664,7 @@ result<void> apply_io_v2(const group_files& g, const hierarchy& h, const quota_s
     }
     for (const auto& d : s.disks)
       if (d.weight) {
-        auto dev = cgroupfs::parse_device(d.target, "disks[" + bulkhead::detail::quote(d.target) + "]");
+        auto dev = cgroup::parse_device(d.target, "disks[" + bulkhead::detail::quote(d.target) + "]");
         if (!dev) {
           rec.failed("disks['" + d.target + "'].weight", dev.error());
           continue;
@@ -673,7 +674,7 @@ result<void> apply_io_v2(const group_files& g, const hierarchy& h, const quota_s
       }
     if (!*t) {
       for (const auto& k : knobs) rec.unsupported(k);
-    } else if (auto cur = cgroupfs::parse_io_weight(**t, g.path(h, "io.weight")); !cur) {
+    } else if (auto cur = cgroup::parse_io_weight(**t, g.path(h, "io.weight")); !cur) {
       for (const auto& k : knobs) rec.failed(k, cur.error());
     } else {
       for (std::size_t i = 0; i < wanted.size(); ++i) {
@@ -689,7 +690,7 @@ result<void> apply_io_v2(const group_files& g, const hierarchy& h, const quota_s
           rec.failed(knobs[i], back.error());
           continue;
         }
-        auto b = cgroupfs::parse_io_weight(*back, "io.weight");
+        auto b = cgroup::parse_io_weight(*back, "io.weight");
         const std::uint64_t got = !b ? 0 : def ? b->default_weight : (b->devices.count(key) ? b->devices.at(key) : 0);
         if (!b || got != want) rec.failed(knobs[i], readback_mismatch(g.path(h, "io.weight"), line, *back));
         else rec.changed(knobs[i], has_entry ? knob_text(now) : "(default " + knob_text(now) + ")", knob_text(want));
@@ -699,7 +700,7 @@ result<void> apply_io_v2(const group_files& g, const hierarchy& h, const quota_s
   return {};
 }
 
-result<void> apply_io_v1(const group_files& g, const hierarchy& h, const quota_spec& s, recorder& rec) {
+result<void> apply_io_v1(const group_files& g, const open_hierarchy& h, const quota_spec& s, recorder& rec) {
   for (const auto& k : io_keys) {
     bool any = false;
     for (const auto& d : s.disks) any = any || io_want(d, k).has_value();
@@ -709,7 +710,7 @@ result<void> apply_io_v1(const group_files& g, const hierarchy& h, const quota_s
     std::map<std::string, std::uint64_t> cur;
     std::optional<error> parse_err;
     if (*t) {
-      if (auto p = cgroupfs::parse_device_values(**t, g.path(h, k.v1))) cur = std::move(*p);
+      if (auto p = cgroup::parse_device_values(**t, g.path(h, k.v1))) cur = std::move(*p);
       else parse_err = p.error();
     }
     for (const auto& d : s.disks) {
@@ -720,7 +721,7 @@ result<void> apply_io_v1(const group_files& g, const hierarchy& h, const quota_s
         rec.unsupported(knob);
         continue;
       }
-      auto dev = cgroupfs::parse_device(d.target, "disks[" + bulkhead::detail::quote(d.target) + "]");
+      auto dev = cgroup::parse_device(d.target, "disks[" + bulkhead::detail::quote(d.target) + "]");
       if (!dev) {
         rec.failed(knob, dev.error());
         continue;
@@ -743,7 +744,7 @@ result<void> apply_io_v1(const group_files& g, const hierarchy& h, const quota_s
         rec.failed(knob, back.error());
         continue;
       }
-      auto b = cgroupfs::parse_device_values(*back, k.v1);
+      auto b = cgroup::parse_device_values(*back, k.v1);
       const bool ok = b && (want->is_unlimited() ? (b->count(*dev) == 0 || b->at(*dev) == 0)
                                                  : (b->count(*dev) && b->at(*dev) == want->value()));
       if (!ok) rec.failed(knob, readback_mismatch(g.path(h, k.v1), line, *back));
@@ -757,7 +758,7 @@ result<void> apply_io_v1(const group_files& g, const hierarchy& h, const quota_s
   if (s.blkio_weight) {
     auto r = v1_value<std::uint64_t>(
         g, h, "blkio.weight", "blkio_weight", *s.blkio_weight,
-        [&](std::string_view t) { return cgroupfs::parse_u64(t, g.path(h, "blkio.weight")); },
+        [&](std::string_view t) { return cgroup::parse_u64(t, g.path(h, "blkio.weight")); },
         [](std::uint64_t v) { return std::to_string(v); }, rec);
     if (!r) return r;
   }
@@ -769,7 +770,7 @@ result<void> apply_io_v1(const group_files& g, const hierarchy& h, const quota_s
                                                      " (cgroup v1 blkio.weight_device)"));
       continue;
     }
-    auto dev = cgroupfs::parse_device(d.target, "disks[" + bulkhead::detail::quote(d.target) + "]");
+    auto dev = cgroup::parse_device(d.target, "disks[" + bulkhead::detail::quote(d.target) + "]");
     if (!dev) {
       rec.failed(knob, dev.error());
       continue;
@@ -780,7 +781,7 @@ result<void> apply_io_v1(const group_files& g, const hierarchy& h, const quota_s
       rec.unsupported(knob);
       continue;
     }
-    auto cur = cgroupfs::parse_device_values(**t, g.path(h, "blkio.weight_device"));
+    auto cur = cgroup::parse_device_values(**t, g.path(h, "blkio.weight_device"));
     if (!cur) {
       rec.failed(knob, cur.error());
       continue;
@@ -792,7 +793,7 @@ result<void> apply_io_v1(const group_files& g, const hierarchy& h, const quota_s
       rec.failed(knob, back.error());
       continue;
     }
-    auto b = cgroupfs::parse_device_values(*back, "blkio.weight_device");
+    auto b = cgroup::parse_device_values(*back, "blkio.weight_device");
     if (!b || !b->count(*dev) || b->at(*dev) != *d.weight)
       rec.failed(knob, readback_mismatch(g.path(h, "blkio.weight_device"), line, *back));
     else rec.changed(knob, cur->count(*dev) ? knob_text(cur->at(*dev)) : std::string("(none)"), knob_text(*d.weight));
@@ -877,7 +878,7 @@ struct reading_builder {
 
   // Reads a file; missing: the knob names go to unsupported; a parse or read
   // error goes to partial. Returns the text when there is one.
-  result<std::optional<std::string>> file(const hierarchy& h, std::string_view name,
+  result<std::optional<std::string>> file(const open_hierarchy& h, std::string_view name,
                                           std::initializer_list<std::string_view> knobs) {
     auto t = g.read(h, name);
     if (!t) {
@@ -897,7 +898,7 @@ struct reading_builder {
   }
 };
 
-result<void> read_cpu(reading_builder& b, const hierarchy& h) {
+result<void> read_cpu(reading_builder& b, const open_hierarchy& h) {
   auto& e = b.out.enforced.cpu;
   auto& u = b.out.usage;
   const auto& g = b.g;
@@ -905,13 +906,13 @@ result<void> read_cpu(reading_builder& b, const hierarchy& h) {
     auto t = b.file(h, "cpu.max", {"cpu.quota", "cpu.period"});
     if (!t) return fail(std::move(t.error()));
     if (*t)
-      if (auto v = b.ok(cgroupfs::parse_cpu_max(**t, g.path(h, "cpu.max")))) {
+      if (auto v = b.ok(cgroup::parse_cpu_max(**t, g.path(h, "cpu.max")))) {
         e.quota = v->quota;
         e.period = v->period;
       }
     t = b.file(h, "cpu.weight", {"cpu.weight"});
     if (!t) return fail(std::move(t.error()));
-    if (*t) e.weight = b.ok(cgroupfs::parse_u64(**t, g.path(h, "cpu.weight")));
+    if (*t) e.weight = b.ok(cgroup::parse_u64(**t, g.path(h, "cpu.weight")));
     t = b.file(h, "cpu.max.burst", {"cpu.burst"});
     if (!t) return fail(std::move(t.error()));
     if (*t)
@@ -926,7 +927,7 @@ result<void> read_cpu(reading_builder& b, const hierarchy& h) {
   if (*t) e.period = b.ok(parse_us(**t, g.path(h, "cpu.cfs_period_us")));
   t = b.file(h, "cpu.shares", {"cpu.shares"});
   if (!t) return fail(std::move(t.error()));
-  if (*t) e.shares = b.ok(cgroupfs::parse_u64(**t, g.path(h, "cpu.shares")));
+  if (*t) e.shares = b.ok(cgroup::parse_u64(**t, g.path(h, "cpu.shares")));
   t = b.file(h, "cpu.cfs_burst_us", {"cpu.burst"});
   if (!t) return fail(std::move(t.error()));
   if (*t) e.burst = b.ok(parse_us(**t, g.path(h, "cpu.cfs_burst_us")));
@@ -934,7 +935,7 @@ result<void> read_cpu(reading_builder& b, const hierarchy& h) {
   t = b.file(h, "cpu.stat", {});
   if (!t) return fail(std::move(t.error()));
   if (*t)
-    if (auto s = b.ok(cgroupfs::parse_flat_keyed(**t, g.path(h, "cpu.stat")))) {
+    if (auto s = b.ok(cgroup::parse_flat_keyed(**t, g.path(h, "cpu.stat")))) {
       if (s->count("nr_periods")) u.cpu_nr_periods = s->at("nr_periods");
       if (s->count("nr_throttled")) u.cpu_nr_throttled = s->at("nr_throttled");
       if (s->count("throttled_time")) u.cpu_throttled_time = nanoseconds{static_cast<std::int64_t>(s->at("throttled_time"))};
@@ -942,7 +943,7 @@ result<void> read_cpu(reading_builder& b, const hierarchy& h) {
   return {};
 }
 
-result<void> read_cpu_usage(reading_builder& b, const hierarchy& h) {
+result<void> read_cpu_usage(reading_builder& b, const open_hierarchy& h) {
   auto& u = b.out.usage;
   const auto& g = b.g;
   const auto ns = [](std::uint64_t v) { return nanoseconds{static_cast<std::int64_t>(std::min<std::uint64_t>(v, std::numeric_limits<std::int64_t>::max()))}; };
@@ -950,7 +951,7 @@ result<void> read_cpu_usage(reading_builder& b, const hierarchy& h) {
     auto t = b.file(h, "cpu.stat", {});
     if (!t) return fail(std::move(t.error()));
     if (*t)
-      if (auto s = b.ok(cgroupfs::parse_flat_keyed(**t, g.path(h, "cpu.stat")))) {
+      if (auto s = b.ok(cgroup::parse_flat_keyed(**t, g.path(h, "cpu.stat")))) {
         const auto us = [&](const char* k) -> knob<nanoseconds> {
           if (!s->count(k)) return std::nullopt;
           return ns(s->at(k) > std::numeric_limits<std::uint64_t>::max() / 1000 ? std::numeric_limits<std::uint64_t>::max()
@@ -969,19 +970,19 @@ result<void> read_cpu_usage(reading_builder& b, const hierarchy& h) {
   auto t = b.file(h, "cpuacct.usage", {});
   if (!t) return fail(std::move(t.error()));
   if (*t)
-    if (auto v = b.ok(cgroupfs::parse_u64(**t, g.path(h, "cpuacct.usage")))) u.cpu_time = ns(*v);
+    if (auto v = b.ok(cgroup::parse_u64(**t, g.path(h, "cpuacct.usage")))) u.cpu_time = ns(*v);
   t = b.file(h, "cpuacct.usage_user", {});
   if (!t) return fail(std::move(t.error()));
   if (*t)
-    if (auto v = b.ok(cgroupfs::parse_u64(**t, g.path(h, "cpuacct.usage_user")))) u.cpu_user = ns(*v);
+    if (auto v = b.ok(cgroup::parse_u64(**t, g.path(h, "cpuacct.usage_user")))) u.cpu_user = ns(*v);
   t = b.file(h, "cpuacct.usage_sys", {});
   if (!t) return fail(std::move(t.error()));
   if (*t)
-    if (auto v = b.ok(cgroupfs::parse_u64(**t, g.path(h, "cpuacct.usage_sys")))) u.cpu_system = ns(*v);
+    if (auto v = b.ok(cgroup::parse_u64(**t, g.path(h, "cpuacct.usage_sys")))) u.cpu_system = ns(*v);
   return {};
 }
 
-result<void> read_cpuset(reading_builder& b, const hierarchy& h) {
+result<void> read_cpuset(reading_builder& b, const open_hierarchy& h) {
   auto& e = b.out.enforced.cpu;
   for (const bool cpus : {true, false}) {
     const std::string eff = h.v2 ? (cpus ? "cpuset.cpus.effective" : "cpuset.mems.effective")
@@ -1004,7 +1005,7 @@ result<void> read_cpuset(reading_builder& b, const hierarchy& h) {
   return {};
 }
 
-result<void> read_memory(reading_builder& b, const hierarchy& h) {
+result<void> read_memory(reading_builder& b, const open_hierarchy& h) {
   auto& e = b.out.enforced.memory;
   auto& u = b.out.usage;
   const auto& g = b.g;
@@ -1013,7 +1014,7 @@ result<void> read_memory(reading_builder& b, const hierarchy& h) {
     const auto lim = [&](const char* file, const char* name, knob<limit<bytes>>& dst) -> result<void> {
       auto t = b.file(h, file, {name});
       if (!t) return fail(std::move(t.error()));
-      if (*t) dst = b.ok(cgroupfs::parse_v2_bytes(**t, g.path(h, file)));
+      if (*t) dst = b.ok(cgroup::parse_v2_bytes(**t, g.path(h, file)));
       return {};
     };
     if (auto r = lim("memory.max", "memory.hard_limit", e.hard_limit); !r) return r;
@@ -1028,18 +1029,18 @@ result<void> read_memory(reading_builder& b, const hierarchy& h) {
     auto t = b.file(h, "memory.current", {});
     if (!t) return fail(std::move(t.error()));
     if (*t)
-      if (auto v = b.ok(cgroupfs::parse_u64(**t, g.path(h, "memory.current")))) u.memory_current = bytes{*v};
+      if (auto v = b.ok(cgroup::parse_u64(**t, g.path(h, "memory.current")))) u.memory_current = bytes{*v};
     t = b.file(h, "memory.events", {});
     if (!t) return fail(std::move(t.error()));
     if (*t)
-      if (auto s = b.ok(cgroupfs::parse_flat_keyed(**t, g.path(h, "memory.events"))); s && s->count("oom_kill"))
+      if (auto s = b.ok(cgroup::parse_flat_keyed(**t, g.path(h, "memory.events"))); s && s->count("oom_kill"))
         u.memory_oom_events = s->at("oom_kill");
     return {};
   }
   const auto lim = [&](const char* file, const char* name, knob<limit<bytes>>& dst) -> result<void> {
     auto t = b.file(h, file, {name});
     if (!t) return fail(std::move(t.error()));
-    if (*t) dst = b.ok(cgroupfs::parse_v1_bytes(**t, im.page_size, g.path(h, file)));
+    if (*t) dst = b.ok(cgroup::parse_v1_bytes(**t, im.page_size, g.path(h, file)));
     return {};
   };
   if (auto r = lim("memory.limit_in_bytes", "memory.hard_limit", e.hard_limit); !r) return r;
@@ -1051,11 +1052,11 @@ result<void> read_memory(reading_builder& b, const hierarchy& h) {
   auto t = b.file(h, "memory.usage_in_bytes", {});
   if (!t) return fail(std::move(t.error()));
   if (*t)
-    if (auto v = b.ok(cgroupfs::parse_u64(**t, g.path(h, "memory.usage_in_bytes")))) u.memory_current = bytes{*v};
+    if (auto v = b.ok(cgroup::parse_u64(**t, g.path(h, "memory.usage_in_bytes")))) u.memory_current = bytes{*v};
   t = b.file(h, "memory.oom_control", {});
   if (!t) return fail(std::move(t.error()));
   if (*t)
-    if (auto s = b.ok(cgroupfs::parse_flat_keyed(**t, g.path(h, "memory.oom_control"))); s && s->count("oom_kill"))
+    if (auto s = b.ok(cgroup::parse_flat_keyed(**t, g.path(h, "memory.oom_control"))); s && s->count("oom_kill"))
       u.memory_oom_events = s->at("oom_kill");
   return {};
 }
@@ -1090,7 +1091,7 @@ void set_io_limit(disk_spec& d, const io_key& k, limit<std::uint64_t> v) {
   }
 }
 
-result<void> read_io(reading_builder& b, const hierarchy& h) {
+result<void> read_io(reading_builder& b, const open_hierarchy& h) {
   auto& s = b.out.enforced;
   auto& u = b.out.usage;
   const auto& g = b.g;
@@ -1109,7 +1110,7 @@ result<void> read_io(reading_builder& b, const hierarchy& h) {
                                   "disks[].write_iops_sec"});
     if (!t) return fail(std::move(t.error()));
     if (*t)
-      if (auto m = b.ok(cgroupfs::parse_nested_keyed(**t, g.path(h, "io.max"))))
+      if (auto m = b.ok(cgroup::parse_nested_keyed(**t, g.path(h, "io.max"))))
         for (const auto& [dev, kv] : *m) {
           auto& d = disk_entry(s, dev);
           for (const auto& k : io_keys) {
@@ -1126,7 +1127,7 @@ result<void> read_io(reading_builder& b, const hierarchy& h) {
     t = b.file(h, "io.weight", {"blkio_weight", "disks[].weight"});
     if (!t) return fail(std::move(t.error()));
     if (*t)
-      if (auto w = b.ok(cgroupfs::parse_io_weight(**t, g.path(h, "io.weight")))) {
+      if (auto w = b.ok(cgroup::parse_io_weight(**t, g.path(h, "io.weight")))) {
         s.blkio_weight = w->default_weight;
         for (const auto& [dev, wt] : w->devices) disk_entry(s, dev).weight = wt;
         for (auto& d : s.disks)
@@ -1136,7 +1137,7 @@ result<void> read_io(reading_builder& b, const hierarchy& h) {
     t = b.file(h, "io.stat", {});
     if (!t) return fail(std::move(t.error()));
     if (*t)
-      if (auto m = b.ok(cgroupfs::parse_nested_keyed(**t, g.path(h, "io.stat"))))
+      if (auto m = b.ok(cgroup::parse_nested_keyed(**t, g.path(h, "io.stat"))))
         for (const auto& [dev, kv] : *m) {
           auto& c = counter_entry(u, dev);
           const auto num = [&](const char* k) -> std::optional<std::uint64_t> {
@@ -1156,16 +1157,16 @@ result<void> read_io(reading_builder& b, const hierarchy& h) {
     auto t = b.file(h, k.v1, {knob});
     if (!t) return fail(std::move(t.error()));
     if (*t)
-      if (auto m = b.ok(cgroupfs::parse_device_values(**t, g.path(h, k.v1))))
+      if (auto m = b.ok(cgroup::parse_device_values(**t, g.path(h, k.v1))))
         for (const auto& [dev, v] : *m) set_io_limit(disk_entry(s, dev), k, v == 0 ? limit<std::uint64_t>{unlimited} : limit<std::uint64_t>{v});
   }
   auto t = b.file(h, "blkio.weight", {"blkio_weight"});
   if (!t) return fail(std::move(t.error()));
-  if (*t) s.blkio_weight = b.ok(cgroupfs::parse_u64(**t, g.path(h, "blkio.weight")));
+  if (*t) s.blkio_weight = b.ok(cgroup::parse_u64(**t, g.path(h, "blkio.weight")));
   t = b.file(h, "blkio.weight_device", {"disks[].weight"});
   if (!t) return fail(std::move(t.error()));
   if (*t)
-    if (auto m = b.ok(cgroupfs::parse_device_values(**t, g.path(h, "blkio.weight_device"))))
+    if (auto m = b.ok(cgroup::parse_device_values(**t, g.path(h, "blkio.weight_device"))))
       for (const auto& [dev, v] : *m) disk_entry(s, dev).weight = v;
   for (auto& d : s.disks) {
     fill_unlimited(d);
@@ -1175,7 +1176,7 @@ result<void> read_io(reading_builder& b, const hierarchy& h) {
     t = b.file(h, file, {});
     if (!t) return fail(std::move(t.error()));
     if (*t)
-      if (auto m = b.ok(cgroupfs::parse_blkio_stat(**t, g.path(h, file))))
+      if (auto m = b.ok(cgroup::parse_blkio_stat(**t, g.path(h, file))))
         for (const auto& [dev, rw] : *m) {
           auto& c = counter_entry(u, dev);
           if (bytes_file) {
@@ -1211,14 +1212,14 @@ result<std::vector<pid_t>> parse_procs(std::string_view text, const std::string&
 
 // ---- the backend ----------------------------------------------------------------
 
-cgroup_backend::cgroup_backend(std::unique_ptr<impl> p) noexcept : p_(std::move(p)) {}
-cgroup_backend::~cgroup_backend() = default;
+backend::backend(std::unique_ptr<impl> p) noexcept : p_(std::move(p)) {}
+backend::~backend() = default;
 
-const std::string& cgroup_backend::source() const noexcept { return p_->source; }
-cgroup_layout cgroup_backend::layout() const noexcept { return p_->layout; }
-const std::vector<cgroup_binding>& cgroup_backend::bindings() const noexcept { return p_->bindings; }
+const std::string& backend::source() const noexcept { return p_->source; }
+cgroup::layout backend::layout() const noexcept { return p_->layout; }
+const std::vector<cgroup::binding>& backend::bindings() const noexcept { return p_->bindings; }
 
-result<std::unique_ptr<cgroup_backend>> cgroup_backend::open(cgroup_options options) {
+result<std::unique_ptr<backend>> backend::open(cgroup::options options) {
   // The parent: components validated one by one.
   std::string parent;
   {
@@ -1250,7 +1251,7 @@ result<std::unique_ptr<cgroup_backend>> cgroup_backend::open(cgroup_options opti
     while (!base.empty() && base.back() == '/') base.pop_back();
     return base + mount_point + (parent.empty() ? "" : "/" + parent);
   };
-  const auto hierarchy_for = [&](const cgroup_hierarchy& hm) -> result<std::size_t> {
+  const auto hierarchy_for = [&](const cgroup::hierarchy& hm) -> result<std::size_t> {
     for (std::size_t i = 0; i < im->hiers.size(); ++i)
       if (im->hiers[i].path == display(hm.mount_point)) return i;
     auto dir = im->fsroot.subdir(rel_of(hm.mount_point));
@@ -1260,15 +1261,15 @@ result<std::unique_ptr<cgroup_backend>> cgroup_backend::open(cgroup_options opti
                                          display(hm.mount_point) + " (create it first)");
       return fail(std::move(dir.error()));
     }
-    im->hiers.push_back(hierarchy{hm.v2, display(hm.mount_point), std::move(*dir), {}});
+    im->hiers.push_back(open_hierarchy{hm.v2, display(hm.mount_point), std::move(*dir), {}});
     return im->hiers.size() - 1;
   };
 
-  const cgroup_hierarchy* unified = options.mounts.unified();
+  const cgroup::hierarchy* unified = options.mounts.unified();
   std::optional<std::set<std::string>> v2_available;
   for (const auto c : options.controllers) {
     if (im->by_ctl[idx(c)] >= 0) continue;
-    const cgroup_hierarchy* hm = options.mounts.v1(v1_name(c));
+    const cgroup::hierarchy* hm = options.mounts.v1(v1_name(c));
     if (!hm && unified) {
       if (c != C::cpuacct) {
         // cgroup-v2.rst: the controllers a group's children may use are in
@@ -1291,7 +1292,7 @@ result<std::unique_ptr<cgroup_backend>> cgroup_backend::open(cgroup_options opti
     if (!i) return fail(std::move(i.error()));
     im->by_ctl[idx(c)] = static_cast<int>(*i);
     im->hiers[*i].serves.push_back(c);
-    im->bindings.push_back(cgroup_binding{c, hm->v2, im->hiers[*i].path});
+    im->bindings.push_back(cgroup::binding{c, hm->v2, im->hiers[*i].path});
   }
   if (im->hiers.empty())
     return fail(errc::unsupported, "no managed cgroup controller is mounted (layout " + std::string(to_string(im->layout)) + ")");
@@ -1302,10 +1303,10 @@ result<std::unique_ptr<cgroup_backend>> cgroup_backend::open(cgroup_options opti
   im->source = "cgroup " + std::string(to_string(im->layout)) + ": " + join(parts);
   options.parent = parent;
   im->opts = std::move(options);
-  return std::unique_ptr<cgroup_backend>(new cgroup_backend(std::move(im)));
+  return std::unique_ptr<backend>(new backend(std::move(im)));
 }
 
-result<host_capacity> cgroup_backend::capacity() {
+result<host_capacity> backend::capacity() {
   host_capacity cap;
   const auto& fs = p_->fsroot;
   auto online = fs.read_file("sys/devices/system/cpu/online");
@@ -1351,7 +1352,7 @@ result<host_capacity> cgroup_backend::capacity() {
 namespace {
 instance_info make_info(const impl_t& im, const std::string& name) {
   instance_info i;
-  i.id.id = task_uuid(name);
+  i.id.uuid = task_uuid(name);
   i.name = name;
   i.source = im.source;
   i.kind = instance_kind::task;
@@ -1372,7 +1373,7 @@ result<void> identify(const impl_t& im, instance_info& i) {
       if (ino.error().code() == errc::not_found) continue;
       return fail(std::move(ino.error()));
     }
-    i.id.run = incarnation{*ino};
+    i.id.incarnation = incarnation{*ino};
     auto procs = h.dir.read_file(i.name + "/cgroup.procs");
     if (procs && !bulkhead::detail::trim(*procs).empty()) i.state = instance_state::running;
     return {};
@@ -1386,18 +1387,18 @@ result<std::string> group_name(const instance_info& i) {
   if (auto v = validate_name(i.name, "cgroup name"); !v) return fail(std::move(v.error()));
   thread_local std::string last_name;
   thread_local uuid last_uuid;
-  if (!i.id.id.is_nil() && !(last_name == i.name && last_uuid == i.id.id) && !(i.id.id == task_uuid(i.name)))
-    return fail(errc::invalid_argument, "instance " + i.id.id.to_string() + " is not cgroup " + bulkhead::detail::quote(i.name) +
+  if (!i.id.uuid.is_nil() && !(last_name == i.name && last_uuid == i.id.uuid) && !(i.id.uuid == task_uuid(i.name)))
+    return fail(errc::invalid_argument, "instance " + i.id.uuid.to_string() + " is not cgroup " + bulkhead::detail::quote(i.name) +
                                             " (whose uuid is " + task_uuid(i.name).to_string() + ")");
-  if (!i.id.id.is_nil()) {
+  if (!i.id.uuid.is_nil()) {
     last_name = i.name;
-    last_uuid = i.id.id;
+    last_uuid = i.id.uuid;
   }
   return i.name;
 }
 }  // namespace
 
-result<std::vector<instance_info>> cgroup_backend::discover() {
+result<std::vector<instance_info>> backend::discover() {
   std::set<std::string> names;
   for (const auto& h : p_->hiers) {
     auto l = h.dir.list();
@@ -1421,7 +1422,7 @@ result<std::vector<instance_info>> cgroup_backend::discover() {
   return out;
 }
 
-result<instance_reading> cgroup_backend::read(const instance_info& instance) {
+result<instance_reading> backend::read(const instance_info& instance) {
   auto name = group_name(instance);
   if (!name) return fail(std::move(name.error()));
   instance_reading out;
@@ -1429,7 +1430,7 @@ result<instance_reading> cgroup_backend::read(const instance_info& instance) {
   out.info.qos = instance.qos;
   out.info.tenant = instance.tenant;
   if (auto r = identify(*p_, out.info); !r) {
-    if (r.error().code() == errc::not_found && instance.id.run)
+    if (r.error().code() == errc::not_found && instance.id.incarnation)
       return fail(errc::vanished, r.error().message() + " (it was read before: removed since)");
     return fail(std::move(r.error()));
   }
@@ -1477,7 +1478,7 @@ result<instance_reading> cgroup_backend::read(const instance_info& instance) {
   return out;
 }
 
-result<apply_report> cgroup_backend::apply(const instance_info& instance, const quota_spec& spec) {
+result<apply_report> backend::apply(const instance_info& instance, const quota_spec& spec) {
   auto name = group_name(instance);
   if (!name) return fail(std::move(name.error()));
   if (auto v = validate(spec); !v) return fail(std::move(v.error()).in("applying to cgroup " + bulkhead::detail::quote(*name)));
@@ -1517,14 +1518,14 @@ result<apply_report> cgroup_backend::apply(const instance_info& instance, const 
     area(h->v2 ? apply_io_v2(g, *h, spec, rec) : apply_io_v1(g, *h, spec, rec),
          {{"blkio_weight", spec.blkio_weight.has_value()}, {"disks", !spec.disks.empty()}});
   if (gone) {
-    if (instance.id.run)
+    if (instance.id.incarnation)
       return fail(errc::vanished, gone->message() + " (it existed before: removed since)");
     return fail(std::move(gone->in("applying to cgroup " + bulkhead::detail::quote(*name))));
   }
   return rep;
 }
 
-result<instance_info> cgroup_backend::create(std::string_view name, std::optional<qos_class> qos,
+result<instance_info> backend::create(std::string_view name, std::optional<qos_class> qos,
                                              std::optional<std::string> tenant) {
   if (auto v = validate_name(name, "cgroup name"); !v) return fail(std::move(v.error()));
   const std::string n(name);
@@ -1574,7 +1575,7 @@ result<instance_info> cgroup_backend::create(std::string_view name, std::optiona
   return i;
 }
 
-result<void> cgroup_backend::attach(const instance_info& instance, pid_t pid) {
+result<void> backend::attach(const instance_info& instance, pid_t pid) {
   auto name = group_name(instance);
   if (!name) return fail(std::move(name.error()));
   if (pid <= 0) return fail(errc::invalid_argument, "pid " + std::to_string(pid) + " is not a process id");
@@ -1584,7 +1585,7 @@ result<void> cgroup_backend::attach(const instance_info& instance, pid_t pid) {
   return {};
 }
 
-result<std::vector<pid_t>> cgroup_backend::processes(const instance_info& instance) {
+result<std::vector<pid_t>> backend::processes(const instance_info& instance) {
   auto name = group_name(instance);
   if (!name) return fail(std::move(name.error()));
   const auto& h = p_->hiers[p_->primary];
@@ -1593,7 +1594,7 @@ result<std::vector<pid_t>> cgroup_backend::processes(const instance_info& instan
   return parse_procs(*t, h.path + "/" + *name + "/cgroup.procs");
 }
 
-result<void> cgroup_backend::remove(const instance_info& instance) {
+result<void> backend::remove(const instance_info& instance) {
   auto name = group_name(instance);
   if (!name) return fail(std::move(name.error()));
   std::optional<error> first;
@@ -1616,4 +1617,4 @@ result<void> cgroup_backend::remove(const instance_info& instance) {
   return {};
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::cgroup
