@@ -14,7 +14,7 @@
 #include "bulkhead/colocation/be_capacity.hpp"
 #include "bulkhead/colocation/peak_window.hpp"
 #include "bulkhead/colocation/suppression.hpp"
-#include "bulkhead/ledger/json.hpp"
+#include "bulkhead/ledger/rational_json.hpp"
 
 namespace bulkhead::colocation {
 

@@ -10,10 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "bulkhead/ledger/ledger.hpp"
+#include "bulkhead/ledger/rational_json.hpp"
 
 namespace bulkhead::ledger {
-
-inline void to_json(nlohmann::json& j, const rational& r) { j = nlohmann::json{{"num", r.num()}, {"den", r.den()}}; }
 
 inline void to_json(nlohmann::json& j, const resource_amounts& a) {
   j = nlohmann::json::object();
