@@ -1,5 +1,5 @@
 // bulkhead/backend/cgroup/backend.hpp: the cgroup backend for co-located
-// tasks (libbulkhead-core).
+// tasks, compiled in libbulkhead-core.
 //
 // One backend manages the task groups directly beneath one parent group
 // (`cgroup::options::parent`) in every hierarchy that serves a managed

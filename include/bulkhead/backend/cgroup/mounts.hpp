@@ -37,9 +37,8 @@ enum class layout : std::uint8_t { unified, legacy, hybrid };
 // The controllers bulkhead manages. `io` is v2's io and v1's blkio;
 // `cpuacct` is v1's cpuacct and, in v2, the core cpu.stat usage fields.
 enum class controller : std::uint8_t { cpu, cpuacct, cpuset, memory, io };
-inline constexpr std::array all_controllers{controller::cpu, controller::cpuacct,
-                                                   controller::cpuset, controller::memory,
-                                                   controller::io};
+inline constexpr std::array all_controllers{controller::cpu, controller::cpuacct, controller::cpuset,
+                                            controller::memory, controller::io};
 
 [[nodiscard]] constexpr std::string_view to_string(controller c) noexcept {
   switch (c) {

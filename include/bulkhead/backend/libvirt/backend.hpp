@@ -1,4 +1,5 @@
-// bulkhead/backend/libvirt/backend.hpp: the libvirt backend.
+// bulkhead/backend/libvirt/backend.hpp: the libvirt backend, compiled in
+// libbulkhead-libvirt (the only part of bulkhead that needs libvirt).
 //
 // Reads (and, on a read-write connection, enforces) domains through the
 // libvirt C API against any URI: qemu:///system, test:///default,

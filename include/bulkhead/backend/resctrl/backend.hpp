@@ -1,6 +1,6 @@
-// bulkhead/backend/resctrl/backend.hpp: the resctrl backend (libbulkhead-core;
-// cache and memory
-// bandwidth allocation, Documentation/arch/x86/resctrl.rst; since 6.14
+// bulkhead/backend/resctrl/backend.hpp: the resctrl backend, compiled in
+// libbulkhead-core (cache and memory bandwidth allocation,
+// Documentation/arch/x86/resctrl.rst; since 6.14
 // Documentation/filesystems/resctrl.rst).
 //
 // The root is the resctrl mount (/sys/fs/resctrl on a host), given by the
