@@ -15,6 +15,8 @@
 # Only the libraries and tests a run needs are built there. Any sanitizer
 # report fails the run. Each dir's meson-logs/testlog*.json is counted by
 # .ci/run. HARDENING=0 skips the three.
+# On a host with libvirtd and QEMU the live suite must run: a live test that
+# skipped fails `test` (one more result, BUILD_DIR/meson-logs/testlog-live.json).
 #
 # Environment: BUILD_DIR (default: build), JOBS (default: 2), HARDENING (1).
 set -euo pipefail
@@ -77,6 +79,50 @@ say "running every test suite"
 meson test -C "$build" --num-processes "$jobs" --print-errorlogs || status=$?
 if [ -f tests/live/harness.sh ]; then
   bash tests/live/harness.sh teardown "$build" || true
+fi
+
+# The live suite must run wherever it can (issue 12): on a host with libvirtd
+# and QEMU, a live test that skipped (or no live test at all) fails the run.
+# The verdict is one more result in meson-logs/testlog-live.json, which
+# .ci/run counts with the others.
+live_ran() {
+  local dir=$1
+  python3 - "$dir/meson-logs/testlog.json" "$dir/meson-logs/testlog-live.json" <<'PY'
+import json, sys
+src, out = sys.argv[1], sys.argv[2]
+ran, skipped = [], []
+try:
+    with open(src) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            t = json.loads(line)
+            # Newer meson lists the suites; meson 1.0 only names them:
+            # "bulkhead:live / smoke_burn" ("project:suite+project:suite / test").
+            suites = t.get("suite") or t.get("name", "").split(" / ")[0].split("+")
+            if not any(s == "live" or s.endswith(":live") for s in suites):
+                continue
+            (skipped if t.get("result") == "SKIP" else ran).append(t)
+except FileNotFoundError:
+    pass
+if skipped:
+    why = (skipped[0].get("stdout") or "").strip().splitlines()
+    name = f"live suite: {len(skipped)} of {len(ran) + len(skipped)} tests skipped on a host with libvirtd and QEMU " \
+           f"(first: {skipped[0]['name']}: {why[-1] if why else 'no reason printed'})"
+    ok = False
+elif not ran:
+    name, ok = "live suite: no live test ran on a host with libvirtd and QEMU", False
+else:
+    name, ok = f"live suite: all {len(ran)} tests ran (none skipped)", True
+with open(out, "w") as fh:
+    fh.write(json.dumps({"name": name, "result": "OK" if ok else "FAIL", "duration": 0}) + "\n")
+print(name, file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+}
+if command -v libvirtd >/dev/null && command -v qemu-system-x86_64 >/dev/null; then
+  live_ran "$build" || status=1
 fi
 
 # --- hardening (issue 9): sanitizer builds and the fuzz suite ------------------

@@ -131,6 +131,7 @@ struct recovered {
   std::uint64_t tail_size = 0;  // valid bytes of the last live segment
   std::vector<std::string> covered;  // segments wholly covered by the checkpoint (writer deletes)
   std::vector<std::string> old_checkpoints;
+  std::optional<std::string> checkpoint;  // the checkpoint loaded
 };
 
 struct recovery_ctx {
@@ -157,6 +158,32 @@ result<void> fsync_dir(const rooted_dir& d, std::string_view rel, const std::str
   fd_guard g(*fd);
   if (::fsync(g.get()) != 0) return fail(os_error(errno, what + ": fsync of directory"));
   return {};
+}
+
+// A power cut leaves what was written but never synced as zeros: whole
+// blocks the file system allocated but never wrote, or a file size already
+// raised over data that never reached the disk (ext4, xfs; ANCHORS.md
+// "Durability after a crash"). So in the last segment the bytes from the bad
+// record at `off` are a torn tail when they are only zeros, or the first part
+// of that record followed only by zeros to the end of the file, with the zeros
+// starting inside the record and at least `min_torn_zeros` long. A whole
+// record never ends in more than 3 zero bytes (a varint of 0 is one zero byte;
+// a record ends with at most three such fields), so a complete last record
+// with a flipped bit stays corruption. Called only for a record whose header
+// is bad or whose CRC does not match.
+constexpr std::size_t min_torn_zeros = 4;
+
+bool zero_tail(const std::string& buf, std::size_t off) {
+  std::size_t z = buf.size();  // where the zeros that run to the end begin
+  while (z > off && buf[z - 1] == '\0') --z;
+  if (z == off) return true;
+  if (buf.size() - off < record_header_size) return true;  // cut inside the header: torn anyway
+  const std::uint32_t lt = codec::get_u32(buf.data() + off + 4);
+  const std::uint32_t len = lt & 0xFFFFFFu;
+  const auto type = static_cast<record_type>(lt >> 24);
+  if (len > max_payload || type < rec_series || type > rec_gap)
+    return z < off + record_header_size;  // the header itself ends in the zeros
+  return z < off + record_header_size + len && buf.size() - z >= min_torn_zeros;
 }
 
 // Moves bytes [off, end) of segment `name` (content in buf) and every segment
@@ -224,6 +251,7 @@ result<recovered> recover(const recovery_ctx& c) {
     out.state = std::move(*st);
     out.report.checkpoint_seq = seq;
     out.last_seq = seq;
+    out.checkpoint = name;
     for (const auto& [s, n] : l->checkpoints)
       if (s != seq) out.old_checkpoints.push_back(n);
   }
@@ -257,6 +285,7 @@ result<recovered> recover(const recovery_ctx& c) {
     std::string why;
     std::uint64_t off = 0;
     bool torn = false;
+    bool unreadable = false;  // the bad record's header or CRC is bad (a torn write looks so)
     // Header.
     if (buf.size() < segment_header_size) {
       why = "segment header cut short (" + std::to_string(buf.size()) + " of 32 bytes)";
@@ -291,6 +320,7 @@ result<recovered> recover(const recovery_ctx& c) {
         const auto type = static_cast<record_type>(lt >> 24);
         if (len > max_payload || type < rec_series || type > rec_gap) {
           why = "bad record header (type " + std::to_string(static_cast<int>(type)) + ", length " + std::to_string(len) + ")";
+          unreadable = true;
           break;
         }
         if (size - off - record_header_size < len) {
@@ -304,6 +334,7 @@ result<recovered> recover(const recovery_ctx& c) {
           char b[80];
           std::snprintf(b, sizeof b, "record CRC mismatch (stored 0x%08x, computed 0x%08x)", stored, computed);
           why = b;
+          unreadable = true;
           break;
         }
         const auto seq = codec::get_u64(p + 8);
@@ -325,7 +356,9 @@ result<recovered> recover(const recovery_ctx& c) {
       }
       if (!why.empty() && !torn && last) {
         // Unwritten blocks after a crash read as zeros: a torn tail too.
-        torn = std::all_of(buf.begin() + static_cast<std::ptrdiff_t>(off), buf.end(), [](char ch) { return ch == 0; });
+        torn = unreadable ? zero_tail(buf, off)
+                          : std::all_of(buf.begin() + static_cast<std::ptrdiff_t>(off), buf.end(),
+                                        [](char ch) { return ch == 0; });
       }
     }
     if (why.empty()) {
@@ -549,9 +582,11 @@ journal::~journal() {
 result<std::unique_ptr<journal>> journal::open(const std::string& dir, journal_options options) {
   if (options.batch_records == 0) return fail(errc::invalid_argument, "journal options: batch_records is 0");
   if (options.max_delay.count() < 0) return fail(errc::invalid_argument, "journal options: max_delay is negative");
-  if (options.segment_bytes < 4096)
-    return fail(errc::invalid_argument, "journal options: segment_bytes " + std::to_string(options.segment_bytes) +
-                                            " is below 4096");
+  if (options.segment_bytes < journal_options::min_segment_bytes)
+    return fail(errc::invalid_argument,
+                "journal options: segment_bytes " + std::to_string(options.segment_bytes) + " is below the smallest, " +
+                    std::to_string(journal_options::min_segment_bytes) +
+                    " (a segment is closed once it reaches segment_bytes and may exceed it by one batch)");
   auto d = rooted_dir::open(dir);
   if (!d) return fail(std::move(d.error()).in("opening journal"));
   auto p = std::make_unique<impl>(std::move(*d));
@@ -579,7 +614,27 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, journal_o
   // Retire what a checkpoint covered (a crash between the two steps).
   for (const auto& n : rec->covered) ::unlinkat(p->dfd.get(), n.c_str(), 0);
   for (const auto& n : rec->old_checkpoints) ::unlinkat(p->dfd.get(), n.c_str(), 0);
-  if (!rec->covered.empty() || !rec->old_checkpoints.empty()) ::fsync(p->dfd.get());
+  // What recovery kept may be bytes a crashed writer wrote but never synced:
+  // they sit in the page cache, readable, and a power cut would still drop
+  // them. Sync every file kept, then the directory (names created, renamed
+  // or removed by the crashed writer or by this open), before durable_seq()
+  // says so and before anything built on them (a resubmitted duplicate's
+  // wait(), a record appended after them) is acknowledged: as databases do
+  // after crash recovery (ANCHORS.md "Durability after a crash").
+  {
+    std::vector<std::string> keep;
+    if (rec->checkpoint) keep.push_back(*rec->checkpoint);
+    for (const auto& [first, name] : rec->live_segments) keep.push_back(name);
+    for (const auto& name : keep) {
+      auto fd = p->dir.open_fd(name, O_RDONLY);
+      if (!fd) return fail(std::move(fd.error()).in("journal " + bulkhead::detail::quote(dir) + ": syncing what recovery kept"));
+      fd_guard g(*fd);
+      if (auto s = sync_fd(g.get(), "journal " + bulkhead::detail::quote(dir) + ": " + name); !s)
+        return fail(std::move(s.error()).in("syncing what recovery kept"));
+    }
+    if (::fsync(p->dfd.get()) != 0)
+      return fail(os_error(errno, "journal " + bulkhead::detail::quote(dir) + ": fsync of directory after recovery"));
+  }
   p->state = std::move(rec->state);
   p->report = std::move(rec->report);
   p->last_seq = p->durable_seq = rec->last_seq;

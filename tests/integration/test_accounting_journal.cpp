@@ -235,6 +235,11 @@ TEST_CASE("bad options and unknown series are refused with the input named") {
   auto o = journal::open(t.str(), {.batch_records = 0});
   REQUIRE_FALSE(o);
   CHECK(o.error().message().find("batch_records") != std::string::npos);
+  auto small = journal::open(t.str(), {.segment_bytes = journal_options::min_segment_bytes - 1});
+  REQUIRE_FALSE(small);
+  CHECK(small.error().code() == errc::invalid_argument);
+  CHECK(small.error().message().find("segment_bytes 4095 is below the smallest, 4096") != std::string::npos);
+  REQUIRE(journal::open(t.str(), {.segment_bytes = journal_options::min_segment_bytes}));
   auto j = journal::open(t.str());
   REQUIRE(j);
   auto r = (*j)->append(7, delta{at(0), at(1), wall(1), 1, 1, 0});

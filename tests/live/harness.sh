@@ -7,8 +7,12 @@
 #
 # setup: installs what is missing (apt-get), unpacks Debian's cloud kernel into
 # BUILDDIR/live/kernel (never into the source tree), creates the users and folders
-# libvirtd needs, starts virtlogd and libvirtd only if they are not running
-# (recording which it started in BUILDDIR/live/started), waits until
+# libvirtd needs, and the folder the guests' files go to: QEMU runs as
+# libvirt-qemu and must reach them wherever the clone lives (under /root, mode
+# 0700, it could not), so they go to /var/lib/libvirt/images/bulkhead-<hash of
+# BUILDDIR> (BUILDDIR/live/guests names it; teardown removes it); starts
+# virtlogd and libvirtd only if they are not running (recording which it
+# started in BUILDDIR/live/started), waits until
 # qemu:///system answers, and probes once whether a KVM guest reaches /init
 # (BULKHEAD_LIVE_ACCEL=kvm|tcg skips the probe). The result is
 # BUILDDIR/live/accel: line 1 `kvm` or `tcg`, line 2 why.
@@ -33,6 +37,10 @@ mkdir -p "$2" 2>/dev/null || true
 build=$(cd "$2" 2>/dev/null && pwd) || { echo "live harness: build dir '$2' cannot be used" >&2; exit 1; }
 live=$build/live
 log=$live/harness.log
+# Where the guests' files go: beside libvirt's own images, one folder per
+# build dir (BULKHEAD_LIVE_IMAGES overrides the parent).
+images=${BULKHEAD_LIVE_IMAGES:-/var/lib/libvirt/images}
+guests=$images/bulkhead-$(printf '%s' "$build" | sha256sum | cut -c1-12)
 
 die() {
   echo "live harness: $*" >&2
@@ -124,15 +132,20 @@ prepare_host() {
     chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
   fi
   mkdir -p /var/log/libvirt/qemu /var/run/libvirt /var/lib/libvirt/qemu /var/cache/libvirt
-  mkdir -p "$live/run"
-  chmod 0755 "$live" "$live/run"
-  # QEMU (as libvirt-qemu) opens the kernel, initramfs and disk under live/run.
-  local d=$live
+  # The guests' folder: libvirt's images folder is 0711 as the package makes it.
+  if [ ! -d "$images" ]; then mkdir -p "$images" && chmod 0711 "$images"; fi
+  mkdir -p "$guests"
+  chmod 0755 "$guests"
+  # QEMU (as libvirt-qemu) opens the kernel, initramfs and disk there.
+  local d=$guests
   while [ "$d" != / ]; do
     [ "$(( 0$(stat -c %a "$d") & 01 ))" != 0 ] \
-      || die "$d is not searchable by others (chmod o+x): QEMU runs as libvirt-qemu and must reach $live/run"
+      || die "$d is not searchable by others (chmod o+x): QEMU runs as libvirt-qemu and must reach $guests"
     d=$(dirname "$d")
   done
+  echo "$guests" >"$live/guests"
+  # The folder earlier versions used (inside the build dir).
+  rm -rf "${live:?}/run"
 }
 
 # ---------------------------------------------------------------- daemons
@@ -201,7 +214,7 @@ probe_accel() {
     write_accel tcg "libvirt offers no kvm domains"; return 0
   fi
   local name=${prefix}$$-kvmprobe dir
-  dir=$live/run/$name
+  dir=$guests/$name
   rm -rf "$dir"
   mkdir -p "$dir"
   chmod 0755 "$dir"
@@ -265,11 +278,11 @@ remove_leftover_guests() {
     say "removing leftover guest $name"
     virsh -q -c "$uri" destroy "$name" >>"$log" 2>&1 || true
     virsh -q -c "$uri" undefine "$name" >>"$log" 2>&1 || true
-    rm -rf "${live:?}/run/$name"
+    rm -rf "${guests:?}/$name"
   done < <(virsh -q -c "$uri" list --all --name 2>/dev/null)
   # Folders of guests that no longer exist (the process died between steps).
   local d
-  for d in "$live"/run/"$prefix"*; do
+  for d in "$guests"/"$prefix"*; do
     [ -d "$d" ] || continue
     name=${d##*/}
     pid=${name#"$prefix"}
@@ -322,6 +335,8 @@ case "$cmd" in
     say "teardown $build"
     remove_leftover_guests
     stop_started_daemons
+    # The guests' folder goes once no guest of a running test is left in it.
+    if [ -d "$guests" ] && rmdir "$guests" 2>/dev/null; then rm -f "$live/guests"; fi
     ;;
   status)
     echo "build dir:   $build"
@@ -332,6 +347,7 @@ case "$cmd" in
       echo "$d: $(daemon_pid $d >/dev/null && echo "running (pid $(daemon_pid $d))" || echo 'not running')"
     done
     echo "started by harness: $( [ -f "$live/started" ] && tr '\n' ' ' <"$live/started" || echo none)"
+    echo "guests in:   $guests$( [ -d "$guests" ] || echo ' (not created)')"
     echo "accelerator: $( [ -s "$live/accel" ] && head -n 2 "$live/accel" | tr '\n' ' ' || echo 'not probed')"
     echo "test guests: $(virsh -q -c "$uri" list --all --name 2>/dev/null | grep "^$prefix" | tr '\n' ' ')"
     ;;

@@ -9,9 +9,10 @@
 // incarnation, so the independent growth (last - first) is at least what
 // bulkhead accounted (bulkhead's last - bulkhead's first), and exceeds it by
 // what the domain used in the two brackets between those reads: at most
-// (host CPUs) x (bracket wall time), and each bracket is shorter than one
-// sampling interval. vCPU times come in clock ticks, so their bound adds one
-// tick per end.
+// (host CPUs) x (bracket wall time). How long a bracket is depends on how
+// fast libvirtd answers (slow on a loaded host), so it is reported, never
+// asserted; the bound grows with it. vCPU times come in clock ticks, so their
+// bound adds one tick per end.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -108,15 +109,14 @@ class lifecycle_log {
       // The brackets: from the start of the earlier read to the end of the later.
       const nanoseconds head = r.bh_first_at - r.first_started;
       const nanoseconds tail = r.last.at - r.bh_last_started;
-      CHECK(head < interval_);
-      CHECK(tail < interval_);
       const auto bound = static_cast<u128>(cpus) * static_cast<u128>((head + tail).count());
       MESSAGE("incarnation " << r.run << ": libvirt's cpu_time grew " << to_decimal(indep)
                              << " ns between the test's reads; bulkhead accounted " << to_decimal(t.cpu_time_ns)
                              << " ns (" << t.deltas << " deltas over all its counters); difference "
                              << to_decimal(indep >= t.cpu_time_ns ? indep - t.cpu_time_ns : 0)
                              << " ns, bound " << to_decimal(bound) << " ns (brackets " << head.count() / 1000
-                             << " + " << tail.count() / 1000 << " us, " << cpus << " host CPUs)");
+                             << " + " << tail.count() / 1000 << " us, sampling every "
+                             << interval_.count() / 1'000'000 << " ms, " << cpus << " host CPUs)");
       CHECK(t.cpu_time_ns <= indep);          // never more than libvirt counted
       CHECK(indep - t.cpu_time_ns <= bound);  // nothing lost beyond the brackets
       indep_sum += indep;

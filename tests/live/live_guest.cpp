@@ -263,6 +263,9 @@ const environment& require_live() {
     if (!fs::exists(e.kernel) || !fs::exists(e.modules / "virtio_blk.ko"))
       skip("no guest kernel at " + e.kernel.string() + ": " + setup);
     e.kernel_package = first_line(read_text(e.dir / "kernel" / "version"));
+    e.guests = first_line(read_text(e.dir / "guests"));
+    if (e.guests.empty() || !fs::is_directory(e.guests))
+      skip("no guests' folder named by " + (e.dir / "guests").string() + ": " + setup);
     if (!find_in_path("qemu-system-x86_64")) skip("qemu-system-x86_64 not installed: " + setup);
     if (!find_in_path("cpio")) skip("cpio not installed: " + setup);
     if (!fs::exists("/bin/busybox")) skip("busybox-static not installed: " + setup);
@@ -318,7 +321,7 @@ guest::guest(const environment& env, const connection& conn, guest_options opts)
     throw error("guest " + t + ": memory must be a whole number of KiB and at least 64 MiB");
 
   name_ = std::string(name_prefix) + std::to_string(::getpid()) + "-" + std::to_string(++seq) + "-" + t;
-  dir_ = env_.dir / "run" / name_;
+  dir_ = env_.guests / name_;
   kernel_ = dir_ / "vmlinuz";
   initrd_ = dir_ / "initrd.img";
   disk_ = dir_ / "disk.raw";

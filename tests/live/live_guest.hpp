@@ -50,6 +50,10 @@ enum class accelerator { kvm, tcg };
 // BULKHEAD_LIVE_ACCEL=kvm|tcg (instead of the harness's probe).
 struct environment {
   std::filesystem::path dir;      // BUILDDIR/live
+  // Where guests' folders go (BUILDDIR/live/guests names it): a folder the
+  // harness made under /var/lib/libvirt/images, so that QEMU (user
+  // libvirt-qemu) reaches the files wherever the build dir lives.
+  std::filesystem::path guests;
   std::filesystem::path kernel;   // dir/kernel/vmlinuz
   std::filesystem::path modules;  // dir/kernel/modules/*.ko
   std::string kernel_package;     // e.g. linux-image-6.1.0-56-cloud-amd64
@@ -58,7 +62,7 @@ struct environment {
   std::string uri;                // qemu:///system
 };
 
-// Checks, in this order: root, the harness's files, busybox-static and cpio,
+// Checks, in this order: root, the harness's files (kernel, guests' folder), busybox-static and cpio,
 // QEMU, and that libvirtd answers at the URI. Calls bulkhead::test::skip (exit
 // 77) naming the first thing missing. On success prints one line to stderr
 // naming the accelerator and why, and returns the same object every call.
@@ -109,7 +113,7 @@ struct guest_options {
 };
 
 // A persistent domain (virDomainDefineXML) with its own folder
-// env.dir/run/<name>/ holding a copy of the kernel, the initramfs built at
+// env.guests/<name>/ holding a copy of the kernel, the initramfs built at
 // construction (tests/live/guest-image.sh), the raw disk and console.log.
 // `env` and `conn` must outlive the guest.
 class guest {

@@ -9,8 +9,7 @@
 // read back (journal::open_read_only) and, per incarnation, bulkhead's
 // accounted CPU time must equal the growth of libvirt's own counter read
 // independently by the test with the C API, within what the domain can use in
-// the brackets between the two reads (each shorter than one sampling
-// interval; lifecycle_check.hpp). No delta may be negative: the raw counter
+// the brackets between the two reads (lifecycle_check.hpp). No delta may be negative: the raw counter
 // never goes back within an incarnation, and the journal holds no reset and no
 // wrap. The agent's meter rejects nothing and the journal sees no duplicate.
 #include <doctest/doctest.h>

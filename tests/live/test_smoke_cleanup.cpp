@@ -66,7 +66,7 @@ void die_owning_a_guest(int sig) {
   CHECK(WTERMSIG(status) == sig);
   virDomainPtr d = virDomainLookupByName(conn.get(), name.c_str());
   CHECK(d == nullptr);
-  CHECK_FALSE(std::filesystem::exists(env.dir / "run" / name));
+  CHECK_FALSE(std::filesystem::exists(env.guests / name));
   if (d) {  // leave nothing behind even when the check fails
     virDomainDestroy(d);
     virDomainUndefine(d);

@@ -24,8 +24,14 @@
 //
 // Opening (recovery): the newest checkpoint is loaded, then every later
 // record is verified and replayed.
-//  - a torn tail (the last segment ends inside a record, or in zero bytes) is
-//    cut at the last whole record;
+//  - a torn tail (the last segment ends inside a record, or in zero bytes, or
+//    in the first part of a record followed only by zeros: what a power cut
+//    leaves) is cut at the last whole record;
+//  - a writing open then makes everything it kept durable (fdatasync of the
+//    checkpoint and of every segment kept, fsync of the directory) before it
+//    returns: bytes a crashed writer wrote but never synced are durable
+//    before durable_seq() counts them and before a wait() on them (or on a
+//    resubmitted duplicate of one) succeeds;
 //  - any other bad record (CRC mismatch, bad header, bad content, a sequence
 //    break) stops recovery: open() fails with errc::corrupt naming the segment
 //    and offset, after moving the bytes from that offset on (and any later
@@ -58,7 +64,12 @@ namespace bulkhead::accounting {
 struct journal_options {
   std::size_t batch_records = 8192;  // a batch is committed once it holds this many records ...
   milliseconds max_delay{2};         // ... or its oldest record has waited this long (0: at once)
-  std::uint64_t segment_bytes = 64ull << 20;  // a segment is closed once it reaches this size
+  // A segment is closed once it reaches this size; the batch that crosses it
+  // is written whole, so a segment may exceed it by one batch (at most
+  // batch_records records of at most 8,208 bytes each). At least
+  // min_segment_bytes (open() fails with invalid_argument below it).
+  std::uint64_t segment_bytes = 64ull << 20;
+  static constexpr std::uint64_t min_segment_bytes = 4096;
 };
 
 // A record's place in the journal: durable once durable_seq() >= seq.
