@@ -179,19 +179,21 @@ void BM_hand_loop(benchmark::State& state) {
     state.SkipWithError(j.error().describe().c_str());
     return;
   }
-  auto acc = accounting::accountant::create(**j);
+  std::shared_ptr<accounting::journal> jp = std::move(*j);
+  auto acc = accounting::accountant::make(jp);
   synthetic_host host(n);
   (void)acc->ingest(*host.read_all());
-  (void)(*j)->flush();
+  (void)jp->flush();
   const auto c0 = process_cpu_ns();
   for (auto _ : state) {
     auto r = host.read_all();
     auto rep = acc->ingest(*r);
-    if (!rep || !(*j)->flush()) state.SkipWithError("round failed");
+    if (!rep || !jp->flush()) state.SkipWithError("round failed");
     benchmark::DoNotOptimize(r);
   }
   report_cpu(state, process_cpu_ns() - c0, n);
-  j->reset();
+  acc = std::unexpected(error(errc::invalid_argument, "done"));
+  jp.reset();
   fs::remove_all(dir);
 }
 
@@ -207,7 +209,7 @@ void BM_render(benchmark::State& state) {
   const auto s = (*a)->current();
   std::size_t bytes_out = 0;
   for (auto _ : state) {
-    auto text = agent::render_metrics(*s, metrics_export::format::prometheus);
+    auto text = agent::render_metrics(*s, metrics::format::prometheus);
     bytes_out = text.size();
     benchmark::DoNotOptimize(text);
   }

@@ -18,8 +18,8 @@
 #include <cstdio>
 #include <memory>
 
-#include "bulkhead/backend/cgroup.hpp"
-#include "bulkhead/backend/resctrl.hpp"
+#include "bulkhead/backend/cgroup/backend.hpp"
+#include "bulkhead/backend/resctrl/backend.hpp"
 #include "bulkhead/backend/task_id.hpp"
 #include "cgroup_fixture_support.hpp"
 
@@ -31,7 +31,7 @@ namespace {
 instance_info task(std::string name) {
   instance_info i;
   i.name = std::move(name);
-  i.id.id = task_uuid(i.name);
+  i.id.uuid = task_uuid(i.name);
   return i;
 }
 
@@ -53,7 +53,7 @@ quota_spec resctrl_spec(bool b) {
 }
 
 struct real_group {
-  std::unique_ptr<cgroup_backend> b;
+  std::unique_ptr<cgroup::backend> b;
   instance_info i;
   std::string why;  // set when unavailable
   ~real_group() {
@@ -63,8 +63,8 @@ struct real_group {
 
 struct state {
   std::unique_ptr<test::temp_dir> tmp;
-  std::unique_ptr<cgroup_backend> v2;
-  std::unique_ptr<resctrl_backend> rc;
+  std::unique_ptr<cgroup::backend> v2;
+  std::unique_ptr<resctrl::backend> rc;
   real_group real;
 };
 state* g_state = nullptr;
@@ -77,29 +77,29 @@ void setup(state& s) {
   s.tmp = std::make_unique<test::temp_dir>("bulkhead-bench");
   // cgroup v2 fixture.
   const auto v2root = test::copy_fixture(s.tmp->path(), "cgroup-v2");
-  cgroup_options o;
+  cgroup::options o;
   o.fs_root = v2root.string();
-  o.mounts = detect_cgroup_mounts(test::slurp(v2root / "mountinfo")).value();
+  o.mounts = cgroup::mounts::parse(test::slurp(v2root / "mountinfo")).value();
   o.parent = "bulkhead";
-  s.v2 = std::move(cgroup_backend::open(o).value());
+  s.v2 = std::move(cgroup::backend::open(o).value());
   // resctrl fixture.
   const auto rtop = test::copy_fixture(s.tmp->path(), "resctrl");
-  s.rc = std::move(resctrl_backend::open(resctrl_options{(rtop / "sys/fs/resctrl").string(), false}).value());
+  s.rc = std::move(resctrl::backend::open(resctrl::options{(rtop / "sys/fs/resctrl").string(), false}).value());
   // The real hierarchy.
   if (::geteuid() != 0) {
     s.real.why = "not root";
     return;
   }
   auto text = read_text_file("/proc/self/mountinfo");
-  auto m = text ? detect_cgroup_mounts(*text) : result<cgroup_mounts>(fail(text.error()));
+  auto m = text ? cgroup::mounts::parse(*text) : result<cgroup::mounts>(fail(text.error()));
   if (!m) {
     s.real.why = m.error().describe();
     return;
   }
-  cgroup_options r;
+  cgroup::options r;
   r.mounts = *m;
-  r.controllers = {cgroup_controller::cpu, cgroup_controller::cpuacct, cgroup_controller::memory};
-  auto b = cgroup_backend::open(r);
+  r.controllers = {cgroup::controller::cpu, cgroup::controller::cpuacct, cgroup::controller::memory};
+  auto b = cgroup::backend::open(r);
   if (!b) {
     s.real.why = b.error().describe();
     return;

@@ -12,12 +12,13 @@
 #include <string>
 #include <vector>
 
-#include "bulkhead/colocation/batch_capacity.hpp"
+#include "bulkhead/colocation/be_capacity.hpp"
 #include "bulkhead/colocation/clock.hpp"
 #include "bulkhead/colocation/peak_window.hpp"
 #include "bulkhead/colocation/suppression.hpp"
 
 using namespace bulkhead;
+using namespace bulkhead::colocation;
 
 namespace {
 
@@ -37,7 +38,7 @@ node_load host_with(std::size_t n, bool cells) {
     b[14] = static_cast<std::uint8_t>(i >> 8);
     b[15] = static_cast<std::uint8_t>(i);
     instance_load in;
-    in.id = uuid{b};
+    in.uuid = uuid{b};
     in.qos = classes[i % 5];
     if (cells && i % 3 != 0) in.cell = static_cast<std::uint32_t>(i % 2);
     in.cpu_request = millicores{500 + 100 * (i % 7)};
@@ -50,16 +51,16 @@ node_load host_with(std::size_t n, bool cells) {
   return l;
 }
 
-void BM_batch_capacity(benchmark::State& state) {
+void BM_be_capacity(benchmark::State& state) {
   const auto load = host_with(static_cast<std::size_t>(state.range(0)), state.range(1) != 0);
-  const batch_config cfg;
+  const be_config cfg;
   for (auto _ : state) {
-    auto r = compute_batch_capacity(load, cfg);
+    auto r = compute_be_capacity(load, cfg);
     benchmark::DoNotOptimize(r);
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_batch_capacity)->Args({200, 0})->Args({200, 1})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_be_capacity)->Args({200, 0})->Args({200, 1})->Unit(benchmark::kMicrosecond);
 
 // --- the naive baseline: resource lists as string-keyed maps of doubles -----------
 struct naive_pod {
@@ -93,12 +94,12 @@ std::map<std::string, double> naive_batch(const std::map<std::string, double>& c
   return out;
 }
 
-void BM_naive_batch_capacity(benchmark::State& state) {
+void BM_naive_be_capacity(benchmark::State& state) {
   const auto load = host_with(static_cast<std::size_t>(state.range(0)), false);
   std::vector<naive_pod> pods;
   for (const auto& in : load.instances) {
     naive_pod p;
-    p.name = in.id.to_string();
+    p.name = in.uuid.to_string();
     p.qos = std::string(to_string(in.qos));
     p.request = {{"cpu", static_cast<double>(in.cpu_request.count())}, {"memory", static_cast<double>(in.memory_request.count())}};
     if (in.cpu_used) p.usage["cpu"] = static_cast<double>(in.cpu_used->count());
@@ -115,7 +116,7 @@ void BM_naive_batch_capacity(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_naive_batch_capacity)->Args({200, 0})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_naive_be_capacity)->Args({200, 0})->Unit(benchmark::kMicrosecond);
 
 void BM_suppression_step(benchmark::State& state) {
   manual_clock clock;
@@ -135,13 +136,13 @@ void BM_suppression_step(benchmark::State& state) {
 BENCHMARK(BM_suppression_step);
 
 void BM_peak_calendar_active_at(benchmark::State& state) {
-  auto tz = time_zone::load("Asia/Shanghai");
+  auto tz = colocation::time_zone::open("Asia/Shanghai");
   if (!tz) {
     state.SkipWithError(tz.error().describe().c_str());
     return;
   }
   peak_calendar cal;
-  (void)cal.add_daily("festival", std::make_shared<const time_zone>(std::move(*tz)), "00:00", "01:00", rational::whole(0));
+  (void)cal.add_daily("festival", std::make_shared<const time_zone>(std::move(*tz)), "00:00", "01:00", ledger::rational::whole(0));
   wall_time t = *parse_rfc3339("2026-11-10T12:00:00+08:00");
   for (auto _ : state) {
     t += std::chrono::seconds{1};

@@ -3,6 +3,9 @@
 // run: a naive ledger with one global mutex, string-keyed maps, per-consumer
 // maps of amounts and a floating-point allocation ratio (the obvious first
 // implementation). Items per second = reserve+release pairs per second.
+// Also the per-host lock on its own (issue 15): the ledger's spin lock
+// against std::mutex, uncontended and with two threads on one lock, around an
+// empty critical section and one of about a reserve's length.
 //   ./bench_ledger --benchmark_min_time=1
 #include <benchmark/benchmark.h>
 
@@ -10,11 +13,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "bulkhead/ledger/ledger.hpp"
 
 using namespace bulkhead;
+using namespace bulkhead::ledger;
 using rk = resource_kind;
 
 namespace {
@@ -53,12 +58,12 @@ resource_amounts request() {
 
 // --- bulkhead -------------------------------------------------------------------
 
-std::unique_ptr<ledger> g_ledger;
+std::unique_ptr<bulkhead::ledger::ledger> g_ledger;
 host_ref g_hosts[2];
 
 void setup_bulkhead(const benchmark::State& state) {
   if (state.thread_index() != 0) return;
-  g_ledger = std::make_unique<ledger>();
+  g_ledger = std::make_unique<bulkhead::ledger::ledger>();
   g_hosts[0] = *g_ledger->add_host(spec("h0"));
   g_hosts[1] = *g_ledger->add_host(spec("h1"));
 }
@@ -67,7 +72,7 @@ void setup_bulkhead(const benchmark::State& state) {
 void BM_bulkhead_reserve_release(benchmark::State& state) {
   setup_bulkhead(state);
   reservation_request r;
-  r.consumer = id(static_cast<std::uint64_t>(state.thread_index()) + 1);
+  r.uuid = id(static_cast<std::uint64_t>(state.thread_index()) + 1);
   r.tenant = "tenant-a";
   r.amounts = request();
   for (auto _ : state) {
@@ -77,7 +82,7 @@ void BM_bulkhead_reserve_release(benchmark::State& state) {
       state.SkipWithError(res.error().describe().c_str());
       break;
     }
-    auto rel = g_ledger->release(h, r.consumer);
+    auto rel = g_ledger->release(h, r.uuid);
     benchmark::DoNotOptimize(rel);
   }
   state.SetItemsProcessed(state.iterations());
@@ -161,7 +166,7 @@ BENCHMARK(BM_naive_reserve_release)->Arg(1)->Threads(2)->UseRealTime();
 void BM_bulkhead_view_reserve_release(benchmark::State& state) {
   setup_bulkhead(state);
   reservation_request r;
-  r.consumer = id(100);
+  r.uuid = id(100);
   r.tenant = "tenant-a";
   r.amounts = request();
   for (auto _ : state) {
@@ -172,11 +177,44 @@ void BM_bulkhead_view_reserve_release(benchmark::State& state) {
       state.SkipWithError(res.error().describe().c_str());
       break;
     }
-    benchmark::DoNotOptimize(g_ledger->release(g_hosts[0], r.consumer));
+    benchmark::DoNotOptimize(g_ledger->release(g_hosts[0], r.uuid));
   }
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_bulkhead_view_reserve_release);
+
+// --- the per-host lock alone --------------------------------------------------------
+
+// A ledger lives in a program with threads. glibc skips the atomic
+// instructions of an uncontended std::mutex while the process has never had a
+// second thread (__libc_single_threaded), which would flatter the mutex in the
+// single-thread runs; one thread started and joined before any benchmark
+// makes every run see the multi-threaded process a ledger runs in.
+const bool g_multi_threaded = [] {
+  std::thread([] {}).join();
+  return true;
+}();
+
+// range(0): work inside the critical section, in dependent multiply-adds
+// (0: lock and unlock only; 64: about the length of a reserve's books).
+template <class Lock>
+void BM_lock(benchmark::State& state) {
+  static Lock lock;
+  static std::uint64_t shared = 1;
+  const auto work = state.range(0);
+  for (auto _ : state) {
+    lock.lock();
+    std::uint64_t x = shared;
+    for (std::int64_t i = 0; i < work; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
+    shared = x;
+    lock.unlock();
+  }
+  benchmark::DoNotOptimize(shared);
+  benchmark::DoNotOptimize(g_multi_threaded);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK_TEMPLATE(BM_lock, std::mutex)->Arg(0)->Arg(64)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_lock, bulkhead::ledger::detail::spin_lock)->Arg(0)->Arg(64)->Threads(1)->Threads(2)->UseRealTime();
 
 }  // namespace
 

@@ -2,7 +2,7 @@
 //
 //   BM_LibvirtOpen        libvirt itself opening and parsing the node (reported apart)
 //   BM_PlainCApi          baseline: each domain's XML, info and one disk's stats with the C API
-//   BM_BulkheadReadAll    libvirt_backend::read_all(): every domain, spec and every counter
+//   BM_BulkheadReadAll    libvirt::backend::read_all(): every domain, spec and every counter
 //   BM_BulkheadParseOnly  bulkhead's own work: parsing the 1,000 domain XMLs
 //   BM_InspectJsonProcess bulkhead-inspect --json as a whole process (includes libvirt's open)
 //   BM_InspectOpenMetricsProcess  the same with --format openmetrics
@@ -27,8 +27,8 @@
 #include <string>
 #include <vector>
 
-#include "bulkhead/backend/libvirt.hpp"
-#include "bulkhead/backend/libvirt_xml.hpp"
+#include "bulkhead/backend/libvirt/backend.hpp"
+#include "bulkhead/backend/libvirt/domain_xml.hpp"
 
 namespace {
 
@@ -112,7 +112,7 @@ void BM_PlainCApi(benchmark::State& state) {
 BENCHMARK(BM_PlainCApi)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 void BM_BulkheadReadAll(benchmark::State& state) {
-  auto b = bulkhead::libvirt_backend::connect({uri(), true});
+  auto b = bulkhead::libvirt::backend::connect({uri(), true});
   if (!b) {
     state.SkipWithError(b.error().describe().c_str());
     return;
@@ -149,7 +149,7 @@ void BM_BulkheadParseOnly(benchmark::State& state) {
   virConnectClose(c);
   for (auto _ : state)
     for (const auto& x : xmls) {
-      auto p = bulkhead::parse_domain_xml(x);
+      auto p = bulkhead::libvirt::parse_domain_xml(x);
       benchmark::DoNotOptimize(p);
     }
   state.counters["per_domain_us"] =

@@ -44,7 +44,7 @@
 #include <vector>
 
 #include "bulkhead/accounting/counters.hpp"
-#include "bulkhead/backend/libvirt.hpp"
+#include "bulkhead/backend/libvirt/backend.hpp"
 #include "live_guest.hpp"
 #include "test_support.hpp"
 
@@ -294,17 +294,17 @@ int main(int argc, char** argv) {
       if (line.rfind("libvirt_", 0) == 0) ++exporter_libvirt;
   }
   // Every counter bulkhead reads, per instance: flatten() of a direct read.
-  auto be = libvirt_backend::connect({.uri = env.uri, .read_only = true});
+  auto be = libvirt::backend::connect({.uri = env.uri, .read_only = true});
   if (!be) die(be.error().describe());
   auto direct = (*be)->read_all();
   if (!direct) die(direct.error().describe());
   const auto published = agent_counters(get(agent_port));
   std::size_t read_counters = 0, covered = 0;
   for (const auto& i : direct->instances) {
-    if (!i.info.id.run) continue;
+    if (!i.info.id.incarnation) continue;
     const auto n = accounting::flatten(i.usage).size();
     read_counters += n;
-    const auto it = published.find(i.info.id.id.to_string());
+    const auto it = published.find(i.info.id.uuid.to_string());
     covered += it == published.end() ? 0 : std::min(n, it->second);
   }
   std::printf("\n1. one scrape, %d rounds alternating; ms (wall: median, p90; CPU: median per scrape)\n", rounds);

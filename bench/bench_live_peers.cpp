@@ -1,7 +1,7 @@
 // Live benchmark (issue 7): bulkhead's whole-host read of a real libvirtd
 // beside the tools people use today, in one run, alternating:
 //
-//   bulkhead   libvirt_backend::read_all() on qemu:///system (read-only), in process
+//   bulkhead   libvirt::backend::read_all() on qemu:///system (read-only), in process
 //   virsh      `virsh -c qemu:///system domstats --raw`, a child process
 //   exporter   GET /metrics from prometheus-libvirt-exporter on loopback
 //              (--web.listen-address=127.0.0.1:9177 --libvirt.uri=qemu:///system)
@@ -56,7 +56,7 @@
 #include "bulkhead/accounting/accountant.hpp"
 #include "bulkhead/accounting/counters.hpp"
 #include "bulkhead/accounting/journal.hpp"
-#include "bulkhead/backend/libvirt.hpp"
+#include "bulkhead/backend/libvirt/backend.hpp"
 #include "live_guest.hpp"
 #include "test_support.hpp"
 
@@ -177,7 +177,7 @@ bulkhead_count count_bulkhead(const host_reading& r) {
   return c;
 }
 
-call run_bulkhead(libvirt_backend& be, pid_t lvd, bulkhead_count& counted) {
+call run_bulkhead(libvirt::backend& be, pid_t lvd, bulkhead_count& counted) {
   call c;
   const auto l0 = threads_cpu_ns(lvd);
   const auto c0 = process_cpu_ns();
@@ -474,7 +474,7 @@ int main(int argc, char** argv) {
   std::printf("%d idle guests running (%s)\n", guests, std::string(live::to_string(env.accel)).c_str());
 
   exporter ex;
-  auto be = libvirt_backend::connect({.uri = env.uri, .read_only = true});
+  auto be = libvirt::backend::connect({.uri = env.uri, .read_only = true});
   if (!be) die(be.error().describe());
   const pid_t lvd = libvirtd_pid();
 
@@ -586,11 +586,11 @@ int main(int argc, char** argv) {
 
   // --- an agent at 1 Hz: read_all -> ingest -> journal, durable ------------------
   test::temp_dir jdir("bulkhead-bench-journal");
-  auto j = accounting::journal::open(jdir.str());
+  result<std::shared_ptr<accounting::journal>> j = accounting::journal::open(jdir.str());
   if (!j) die("journal: " + j.error().describe());
   std::string boot;
   std::getline(std::ifstream("/proc/sys/kernel/random/boot_id"), boot);
-  auto acc = accounting::accountant::create(**j, {.width = {}, .allocation = true, .source_suffix = "@" + boot});
+  auto acc = accounting::accountant::make(*j, {.width = {}, .allocation = true, .source_suffix = "@" + boot});
   if (!acc) die("accountant: " + acc.error().describe());
   std::vector<double> cyc_cpu, cyc_wall, cyc_lvd;
   std::uint64_t accounted = 0;

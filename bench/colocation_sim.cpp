@@ -12,6 +12,7 @@
 #include "colocation_sim.hpp"
 
 using namespace bulkhead;
+using namespace bulkhead::colocation;
 
 namespace {
 nlohmann::json to_json(const sim::variant_result& r) {

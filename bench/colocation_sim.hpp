@@ -47,6 +47,8 @@
 
 namespace bulkhead::sim {
 
+using namespace bulkhead::colocation;
+
 struct config {
   millicores capacity{64000};
   millicores online_request{56000};  // sized for the festival peak
@@ -255,11 +257,11 @@ inline result<report> run(const config& c) {
     return fail(errc::invalid_argument, "online request and system reservation exceed the capacity");
   auto start = parse_rfc3339(c.start);
   if (!start) return fail(start.error());
-  auto tz = time_zone::load(c.zone, c.zoneinfo_root);
+  auto tz = colocation::time_zone::open(c.zone, c.zoneinfo_root);
   if (!tz) return fail(tz.error());
   auto zone = std::make_shared<const time_zone>(std::move(*tz));
   peak_calendar cal;
-  if (auto r = cal.add_daily("festival", zone, c.window_start, c.window_end, rational::whole(0)); !r) return fail(r.error());
+  if (auto r = cal.add_daily("festival", zone, c.window_start, c.window_end, ledger::rational::whole(0)); !r) return fail(r.error());
   report rep;
   rep.cfg = c;
   rep.ticks = static_cast<std::uint64_t>(std::chrono::duration_cast<milliseconds>(c.length).count() / c.tick.count());

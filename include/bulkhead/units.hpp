@@ -89,15 +89,15 @@ class quantity {
   friend constexpr auto operator<=>(quantity, quantity) noexcept = default;
 
   [[nodiscard]] constexpr std::optional<quantity> checked_add(quantity o) const noexcept {
-    auto r = detail::add_u64(v_, o.v_);
+    auto r = bulkhead::detail::add_u64(v_, o.v_);
     return r ? std::optional<quantity>{quantity{*r}} : std::nullopt;
   }
   [[nodiscard]] constexpr std::optional<quantity> checked_sub(quantity o) const noexcept {
-    auto r = detail::sub_u64(v_, o.v_);
+    auto r = bulkhead::detail::sub_u64(v_, o.v_);
     return r ? std::optional<quantity>{quantity{*r}} : std::nullopt;
   }
   [[nodiscard]] constexpr std::optional<quantity> checked_mul(rep k) const noexcept {
-    auto r = detail::mul_u64(v_, k);
+    auto r = bulkhead::detail::mul_u64(v_, k);
     return r ? std::optional<quantity>{quantity{*r}} : std::nullopt;
   }
 
@@ -181,7 +181,7 @@ inline constexpr std::uint64_t millicores_per_core = 1000;
 
 // --- explicit conversions ----------------------------------------------------
 [[nodiscard]] constexpr std::optional<bytes> to_bytes(kibibytes k) noexcept {
-  auto r = detail::mul_u64(k.count(), kib_factor);
+  auto r = bulkhead::detail::mul_u64(k.count(), kib_factor);
   return r ? std::optional<bytes>{bytes{*r}} : std::nullopt;
 }
 // Exact: nullopt unless b is a whole number of KiB.
@@ -194,7 +194,7 @@ inline constexpr std::uint64_t millicores_per_core = 1000;
   return kibibytes{b.count() / kib_factor + (b.count() % kib_factor != 0 ? 1 : 0)};
 }
 [[nodiscard]] constexpr std::optional<bytes_per_second> to_bytes_per_second(kilobytes_per_second k) noexcept {
-  auto r = detail::mul_u64(k.count(), kilobyte_factor);
+  auto r = bulkhead::detail::mul_u64(k.count(), kilobyte_factor);
   return r ? std::optional<bytes_per_second>{bytes_per_second{*r}} : std::nullopt;
 }
 [[nodiscard]] constexpr std::optional<kilobytes_per_second> to_kilobytes_per_second_exact(
@@ -203,11 +203,11 @@ inline constexpr std::uint64_t millicores_per_core = 1000;
   return kilobytes_per_second{b.count() / kilobyte_factor};
 }
 [[nodiscard]] constexpr std::optional<bytes> to_bytes(kilobytes k) noexcept {
-  auto r = detail::mul_u64(k.count(), kib_factor);
+  auto r = bulkhead::detail::mul_u64(k.count(), kib_factor);
   return r ? std::optional<bytes>{bytes{*r}} : std::nullopt;
 }
 [[nodiscard]] constexpr std::optional<bits_per_second> to_bits_per_second(bytes_per_second b) noexcept {
-  auto r = detail::mul_u64(b.count(), 8);
+  auto r = bulkhead::detail::mul_u64(b.count(), 8);
   return r ? std::optional<bits_per_second>{bits_per_second{*r}} : std::nullopt;
 }
 // Rounds down: a byte rate derived from a bit rate never exceeds it.
@@ -221,7 +221,7 @@ inline constexpr std::uint64_t millicores_per_core = 1000;
 // millicores = quota * 1000 / period, rounded down.
 [[nodiscard]] constexpr std::optional<millicores> to_millicores(microseconds quota, microseconds period) noexcept {
   if (quota.count() < 0 || period.count() <= 0) return std::nullopt;
-  auto r = detail::muldiv_floor(static_cast<std::uint64_t>(quota.count()), millicores_per_core,
+  auto r = bulkhead::detail::muldiv_floor(static_cast<std::uint64_t>(quota.count()), millicores_per_core,
                                 static_cast<std::uint64_t>(period.count()));
   return r ? std::optional<millicores>{millicores{*r}} : std::nullopt;
 }
@@ -229,7 +229,7 @@ inline constexpr std::uint64_t millicores_per_core = 1000;
 // request; nullopt for a non-positive period or overflow.
 [[nodiscard]] constexpr std::optional<microseconds> to_cfs_quota(millicores m, microseconds period) noexcept {
   if (period.count() <= 0) return std::nullopt;
-  auto r = detail::muldiv_ceil(m.count(), static_cast<std::uint64_t>(period.count()), millicores_per_core);
+  auto r = bulkhead::detail::muldiv_ceil(m.count(), static_cast<std::uint64_t>(period.count()), millicores_per_core);
   if (!r || *r > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
   return microseconds{static_cast<std::int64_t>(*r)};
 }
@@ -238,6 +238,19 @@ inline constexpr std::uint64_t millicores_per_core = 1000;
 [[nodiscard]] constexpr std::optional<std::uint64_t> to_unsigned_ns(nanoseconds d) noexcept {
   if (d.count() < 0) return std::nullopt;
   return static_cast<std::uint64_t>(d.count());
+}
+
+// A 128-bit value in decimal (totals that may exceed 64 bits, in JSON and
+// reports).
+[[nodiscard]] inline std::string to_decimal(u128 v) {
+  if (v == 0) return "0";
+  char buf[40];
+  std::size_t n = sizeof buf;
+  while (v != 0) {
+    buf[--n] = static_cast<char>('0' + static_cast<int>(v % 10));
+    v /= 10;
+  }
+  return std::string(buf + n, sizeof buf - n);
 }
 
 // --- limit<T>: a value, or unlimited -----------------------------------------

@@ -15,7 +15,7 @@
 #include <mutex>
 #include <thread>
 
-#include "bulkhead/detail/rooted_fs.hpp"
+#include "bulkhead/backend/rooted_fs.hpp"
 #include "journal_format.hpp"
 
 namespace bulkhead::accounting {
@@ -42,7 +42,7 @@ std::string lock_holder(int lock_fd) {
   if (n <= 0) return "another process";
   std::string_view t(buf, static_cast<std::size_t>(n));
   while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.remove_suffix(1);
-  auto pid = detail::parse_u64(t, "pid");
+  auto pid = bulkhead::detail::parse_u64(t, "pid");
   if (!pid || *pid == 0 || *pid > 4194304) return "another process";
   if (static_cast<pid_t>(*pid) == ::getpid()) return "this process (another journal object)";
   std::string who = "process " + std::to_string(*pid);
@@ -251,7 +251,7 @@ result<recovered> recover(const recovery_ctx& c) {
   if (!l) return fail(std::move(l.error()));
   recovered out;
   const auto where = [&](const std::string& seg, std::uint64_t off) {
-    return "journal " + detail::quote(c.path) + ": segment '" + seg + "' offset " + std::to_string(off);
+    return "journal " + bulkhead::detail::quote(c.path) + ": segment '" + seg + "' offset " + std::to_string(off);
   };
 
   // 1. The newest checkpoint.
@@ -263,7 +263,7 @@ result<recovered> recover(const recovery_ctx& c) {
     std::string buf;
     if (auto r = read_whole(g.get(), buf, name); !r) return fail(r.error());
     const auto bad = [&](const std::string& why) {
-      return fail(errc::corrupt, "journal " + detail::quote(c.path) + ": checkpoint '" + name + "': " + why +
+      return fail(errc::corrupt, "journal " + bulkhead::detail::quote(c.path) + ": checkpoint '" + name + "': " + why +
                                      "; move it aside to recover from the segments alone if they are all present");
     };
     if (buf.size() < checkpoint_header_size + 4) return bad("shorter than its header");
@@ -275,7 +275,7 @@ result<recovered> recover(const recovery_ctx& c) {
     const auto stored = codec::get_u32(buf.data() + buf.size() - 4);
     if (stored != codec::crc32c(buf.data(), buf.size() - 4)) return bad("CRC mismatch");
     if (codec::get_u64(buf.data() + 16) != seq) return bad("sequence number does not match its name");
-    auto st = rollup::deserialize(std::string_view(buf).substr(checkpoint_header_size, body_len));
+    auto st = rollup::parse(std::string_view(buf).substr(checkpoint_header_size, body_len));
     if (!st) return bad(st.error().describe());
     out.state = std::move(*st);
     out.report.checkpoint_seq = seq;
@@ -507,9 +507,9 @@ struct journal::impl {
   result<void> write_batch(const std::string& b, std::uint64_t first_seq, std::uint64_t last) {
     if (seg.get() < 0 || seg_off >= opt.segment_bytes)
       if (auto r = new_segment(first_seq); !r)
-        return fail(r.error().in("journal " + detail::quote(path) + ": starting a segment for records " +
+        return fail(r.error().in("journal " + bulkhead::detail::quote(path) + ": starting a segment for records " +
                                  std::to_string(first_seq) + ".." + std::to_string(last)));
-    const std::string what = "journal " + detail::quote(path) + ": segment '" + seg_name + "': writing " +
+    const std::string what = "journal " + bulkhead::detail::quote(path) + ": segment '" + seg_name + "': writing " +
                              std::to_string(b.size()) + " bytes (records " + std::to_string(first_seq) + ".." +
                              std::to_string(last) + ") at offset " + std::to_string(seg_off);
     auto w = write_all(seg.get(), b.data(), b.size(), seg_off, what);
@@ -578,8 +578,8 @@ struct journal::impl {
     room.wait(lk, [&] {
       return failed || stop || (!paused && fill_records < opt.batch_records);
     });
-    if (failed) return fail(error(*failed).in("journal " + detail::quote(path) + " failed earlier; reopen it"));
-    if (stop) return fail(errc::invalid_argument, "journal " + detail::quote(path) + " is closing");
+    if (failed) return fail(error(*failed).in("journal " + bulkhead::detail::quote(path) + " failed earlier; reopen it"));
+    if (stop) return fail(errc::invalid_argument, "journal " + bulkhead::detail::quote(path) + " is closing");
     return {};
   }
 
@@ -625,15 +625,15 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, journal_o
   if (!dfd) return fail(std::move(dfd.error()));
   p->dfd = fd_guard(*dfd);
   auto lfd = p->dir.open_fd("LOCK", O_RDWR | O_CREAT, file_mode);
-  if (!lfd) return fail(std::move(lfd.error()).in("journal " + detail::quote(dir) + ": lock file"));
+  if (!lfd) return fail(std::move(lfd.error()).in("journal " + bulkhead::detail::quote(dir) + ": lock file"));
   p->lock = fd_guard(*lfd);
   if (::flock(p->lock.get(), LOCK_EX | LOCK_NB) != 0) {
     const int e = errno;
     if (e == EWOULDBLOCK)
-      return fail(errc::conflict, "journal " + detail::quote(dir) + " is open for writing by " +
+      return fail(errc::conflict, "journal " + bulkhead::detail::quote(dir) + " is open for writing by " +
                                       lock_holder(p->lock.get()) + " (it holds the lock on " +
-                                      detail::quote_path(dir + "/LOCK") + ")");
-    return fail(os_error(e, "journal " + detail::quote(dir) + ": locking"));
+                                      bulkhead::detail::quote_path(dir + "/LOCK") + ")");
+    return fail(os_error(e, "journal " + bulkhead::detail::quote(dir) + ": locking"));
   }
   // Say who holds it, for the next writer's error message.
   {
@@ -663,13 +663,13 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, journal_o
     for (const auto& [first, name] : rec->live_segments) keep.push_back(name);
     for (const auto& name : keep) {
       auto fd = p->dir.open_fd(name, O_RDONLY);
-      if (!fd) return fail(std::move(fd.error()).in("journal " + detail::quote(dir) + ": syncing what recovery kept"));
+      if (!fd) return fail(std::move(fd.error()).in("journal " + bulkhead::detail::quote(dir) + ": syncing what recovery kept"));
       fd_guard g(*fd);
-      if (auto s = sync_fd(g.get(), "journal " + detail::quote(dir) + ": " + name); !s)
+      if (auto s = sync_fd(g.get(), "journal " + bulkhead::detail::quote(dir) + ": " + name); !s)
         return fail(std::move(s.error()).in("syncing what recovery kept"));
     }
     if (::fsync(p->dfd.get()) != 0)
-      return fail(os_error(errno, "journal " + detail::quote(dir) + ": fsync of directory after recovery"));
+      return fail(os_error(errno, "journal " + bulkhead::detail::quote(dir) + ": fsync of directory after recovery"));
   }
   p->state = std::move(rec->state);
   p->report = std::move(rec->report);
@@ -817,7 +817,7 @@ result<void> journal::checkpoint() {
   codec::put_u32(crc, codec::crc32c(buf.data(), buf.size()));
   buf.append(crc, 4);
   const auto name = checkpoint_name(seq), tmp = name + ".tmp";
-  const auto in = [&](error e) { return fail(std::move(e).in("journal " + detail::quote(p_->path) + ": checkpoint " + name)); };
+  const auto in = [&](error e) { return fail(std::move(e).in("journal " + bulkhead::detail::quote(p_->path) + ": checkpoint " + name)); };
   {
     auto fd = p_->dir.open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC, file_mode);
     if (!fd) return in(fd.error());

@@ -91,8 +91,8 @@ inline void encode_series(std::string& out, std::uint64_t seq, std::uint32_t id,
   w.var(id);
   w.u8(static_cast<std::uint8_t>(k.kind));
   w.u8(k.width_bits);
-  put_uuid(w, k.instance);
-  w.var(k.run.value);
+  put_uuid(w, k.uuid);
+  w.var(k.incarnation.value);
   w.str(k.source);
   w.str(k.counter);
   w.str(l.name);
@@ -135,7 +135,7 @@ inline void encode_gap(std::string& out, std::uint64_t seq, const gap_record& g)
   const auto at = begin_record(out);
   codec::writer w{out};
   w.str(g.source);
-  put_uuid(w, g.instance);
+  put_uuid(w, g.uuid);
   w.svar(ns_of(g.start));
   w.svar(ns_of(g.end));
   w.svar(ns_of(g.wall_end));
@@ -147,9 +147,9 @@ inline void encode_gap(std::string& out, std::uint64_t seq, const gap_record& g)
 [[nodiscard]] inline result<void> validate(const gap_record& g) {
   if (auto v = validate_label(g.source, "gap source"); !v) return v;
   if (auto v = validate_label(g.reason, "gap reason", max_reason_bytes); !v) return v;
-  if (ns_of(g.start) < 0) return fail(errc::invalid_argument, "gap of " + g.instance.to_string() + ": negative start");
+  if (ns_of(g.start) < 0) return fail(errc::invalid_argument, "gap of " + g.uuid.to_string() + ": negative start");
   if (ns_of(g.end) <= ns_of(g.start))
-    return fail(errc::invalid_argument, "gap of " + g.instance.to_string() + ": end " + std::to_string(ns_of(g.end)) +
+    return fail(errc::invalid_argument, "gap of " + g.uuid.to_string() + ": end " + std::to_string(ns_of(g.end)) +
                                             " ns is not after start " + std::to_string(ns_of(g.start)) + " ns");
   return {};
 }
@@ -165,8 +165,8 @@ inline std::string apply_record(rollup& st, record_type type, const char* p, std
       instance_labels l;
       k.kind = static_cast<series_kind>(r.u8());
       k.width_bits = r.u8();
-      k.instance = get_uuid(r);
-      k.run.value = r.var();
+      k.uuid = get_uuid(r);
+      k.incarnation.value = r.var();
       k.source = r.str(max_label_bytes);
       k.counter = r.str(max_label_bytes);
       l.name = r.str(max_label_bytes);
@@ -224,7 +224,7 @@ inline std::string apply_record(rollup& st, record_type type, const char* p, std
     case rec_gap: {
       gap_record g;
       g.source = r.str(max_label_bytes);
-      g.instance = get_uuid(r);
+      g.uuid = get_uuid(r);
       g.start = mono_from_ns(r.svar());
       g.end = mono_from_ns(r.svar());
       g.wall_end = wall_from_ns(r.svar());

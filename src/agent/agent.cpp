@@ -96,7 +96,7 @@ struct src_state {
 
 struct agent::impl {
   options opt;
-  std::unique_ptr<accounting::journal> j;
+  std::shared_ptr<accounting::journal> j;  // shared with the accountant
   std::optional<accounting::accountant> acc;
   std::vector<src_state> sources;
   round_stats stats;
@@ -149,9 +149,10 @@ struct agent::impl {
     appended_seen = 0;
     auto nj = accounting::journal::open(opt.journal_dir, opt.journal);
     if (!nj) return fail(std::move(nj.error()).in("reopening the journal"));
-    auto na = accounting::accountant::create(**nj, opt.accounting);
+    std::shared_ptr<accounting::journal> shared = std::move(*nj);
+    auto na = accounting::accountant::make(shared, opt.accounting);
     if (!na) return fail(std::move(na.error()).in("resuming the accountant from the reopened journal"));
-    j = std::move(*nj);
+    j = std::move(shared);
     acc.emplace(std::move(*na));
     return {};
   }
@@ -260,7 +261,7 @@ struct agent::impl {
     ingest(s, *r, rep);
     std::vector<std::pair<std::string, uuid>> seen;
     for (const auto& i : r->instances)
-      if (i.info.id.run) seen.emplace_back(i.info.source.empty() ? r->source : i.info.source, i.info.id.id);
+      if (i.info.id.incarnation) seen.emplace_back(i.info.source.empty() ? r->source : i.info.source, i.info.id.uuid);
     std::sort(seen.begin(), seen.end());
     if (r->source_error) {
       // Read part-way: the running instances it did not reach failed.
@@ -491,9 +492,10 @@ result<std::unique_ptr<agent>> agent::open(options o) {
   p->opt = std::move(o);
   auto j = accounting::journal::open(p->opt.journal_dir, p->opt.journal);
   if (!j) return fail(std::move(j.error()));
-  auto a = accounting::accountant::create(**j, p->opt.accounting);
+  std::shared_ptr<accounting::journal> shared = std::move(*j);
+  auto a = accounting::accountant::make(shared, p->opt.accounting);
   if (!a) return fail(std::move(a.error()).in("resuming the accountant from the journal"));
-  p->j = std::move(*j);
+  p->j = std::move(shared);
   p->acc.emplace(std::move(*a));
   p->appended_seen = p->j->stats().appended;
   const auto now = mono_clock::now();

@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "bulkhead/backend/libvirt.hpp"
+#include "bulkhead/backend/libvirt/backend.hpp"
 #include "bulkhead/detail/text.hpp"
 
 namespace bulkhead::agent {
@@ -20,7 +20,7 @@ source_spec libvirt_source(std::string uri) {
                            return fail(errc::not_found, "libvirt test driver node file " + detail::quote_path(path) +
                                                             " does not exist or is not a file");
                        }
-                       auto b = libvirt_backend::connect({.uri = uri, .read_only = true});
+                       auto b = libvirt::backend::connect({.uri = uri, .read_only = true});
                        if (!b) return fail(std::move(b.error()));
                        return std::unique_ptr<backend>(std::move(*b));
                      },

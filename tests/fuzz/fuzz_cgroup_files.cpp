@@ -1,5 +1,5 @@
 // libFuzzer target: the cgroup v1/v2 control-file parsers
-// (bulkhead/backend/cgroup.hpp, namespace cgroupfs). The first byte of the
+// (bulkhead/backend/cgroup/files.hpp, namespace cgroup). The first byte of the
 // input picks the parser (seeds: corpus/cgroup_files/, named after the file
 // they hold); the rest is the file's text.
 // Invariants besides "no crash": every error has a message naming the file;
@@ -10,11 +10,11 @@
 #include <cstdint>
 #include <string>
 
-#include "bulkhead/backend/cgroup.hpp"
+#include "bulkhead/backend/cgroup/files.hpp"
 #include "fuzz_support.hpp"
 
 using namespace bulkhead;
-namespace cg = bulkhead::cgroupfs;
+namespace cg = bulkhead::cgroup;
 
 namespace {
 

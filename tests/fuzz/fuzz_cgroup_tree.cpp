@@ -1,15 +1,15 @@
 // libFuzzer target: the cgroup backend reading a whole cgroupfs tree
-// (bulkhead/backend/cgroup.hpp) over the committed fixtures (cgroup-v2,
+// (bulkhead/backend/cgroup/backend.hpp) over the committed fixtures (cgroup-v2,
 // cgroup-v1, cgroup-hybrid, cgroup-v2-links) patched by the input
 // (fuzz_tree.hpp: file contents, new files, links anywhere, removals). The
 // mount table is part of the tree, so the input may change it too.
-// detect_cgroup_mounts, open, capacity, discover and read of every group
+// cgroup::mounts::parse, open, capacity, discover and read of every group
 // give values or errors with a message, never a crash; errors inside a
 // reading (partial) say something too.
 #include <cstddef>
 #include <cstdint>
 
-#include "bulkhead/backend/cgroup.hpp"
+#include "bulkhead/backend/cgroup/backend.hpp"
 #include "bulkhead/backend/mount_table.hpp"
 #include "fuzz_support.hpp"
 #include "fuzz_tree.hpp"
@@ -36,18 +36,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto text = read_text_file((root / "mountinfo").string());
     if (!text) {
       fuzz::expect_clear(text.error(), "mountinfo");
-    } else if (auto mounts = detect_cgroup_mounts(*text, "mountinfo"); !mounts) {
-      fuzz::expect_clear(mounts.error(), "detect_cgroup_mounts");
+    } else if (auto mounts = cgroup::mounts::parse(*text, "mountinfo"); !mounts) {
+      fuzz::expect_clear(mounts.error(), "cgroup::mounts::parse");
     } else {
-      cgroup_options o;
+      cgroup::options o;
       o.fs_root = root.string();
       o.mounts = *mounts;
       o.parent = root.filename() == "links" ? "tasks" : "bulkhead";
       o.page_size = 4096;
       o.max_open_files = 0;
-      auto b = cgroup_backend::open(o);
+      auto b = cgroup::backend::open(o);
       if (!b) {
-        fuzz::expect_clear(b.error(), "cgroup_backend::open");
+        fuzz::expect_clear(b.error(), "cgroup::backend::open");
       } else {
         if (auto c = (*b)->capacity(); !c) fuzz::expect_clear(c.error(), "capacity");
         auto found = (*b)->discover();

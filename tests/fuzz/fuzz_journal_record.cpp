@@ -1,11 +1,11 @@
 // libFuzzer target: the journal record decoder (format::apply_record,
 // src/accounting/journal_format.hpp) and the checkpoint body decoder
-// (rollup::deserialize). The input is a run of records as a segment holds
+// (rollup::parse). The input is a run of records as a segment holds
 // them after its header (docs/journal-format.md: crc32c, length | type << 24,
 // sequence, payload), with the CRC and sequence ignored so that mutations
 // reach the payload decoding. Each decodes onto one rollup, as recovery
 // replays them; an accepted state must survive a checkpoint round trip
-// (serialize, deserialize) unchanged. The whole input is also decoded as a
+// (serialize, parse) unchanged. The whole input is also decoded as a
 // checkpoint body.
 #include <cstddef>
 #include <cstdint>
@@ -39,17 +39,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)st.by_hour();
   std::string body;
   st.serialize(body);
-  auto back = rollup::deserialize(body);
+  auto back = rollup::parse(body);
   if (!back) fuzz::broken("a checkpoint of an accepted state does not decode: " + back.error().describe());
   fuzz::expect(*back == st, "a checkpoint round trip changed the totals");
 
-  auto cp = rollup::deserialize(text);
+  auto cp = rollup::parse(text);
   if (!cp) {
-    fuzz::expect_clear(cp.error(), "rollup::deserialize");
+    fuzz::expect_clear(cp.error(), "rollup::parse");
   } else {
     std::string again;
     cp->serialize(again);
-    auto twice = rollup::deserialize(again);
+    auto twice = rollup::parse(again);
     fuzz::expect(twice && *twice == *cp, "a decoded checkpoint does not survive a second round trip");
   }
   (void)applied;

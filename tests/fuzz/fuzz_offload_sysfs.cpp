@@ -1,5 +1,5 @@
 // libFuzzer target: the Linux sysfs view of offload hardware
-// (offload_sysfs_backend, bulkhead/backend/offload.hpp) over the committed
+// (offload::sysfs_backend, bulkhead/backend/offload/backend.hpp) over the committed
 // fixture trees (tests/fixtures/offload-sriov, offload-vdpa) patched by the
 // input (fuzz_tree.hpp: file contents, new files, links anywhere, removals).
 // discover(), read() of every instance, cards() and their JSON form must
@@ -7,7 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "bulkhead/backend/offload.hpp"
+#include "bulkhead/backend/offload/backend.hpp"
+#include "bulkhead/backend/offload/bindings.hpp"
 #include "bulkhead/backend/offload/json.hpp"
 #include "bulkhead/export/json.hpp"
 #include "fuzz_support.hpp"
@@ -17,8 +18,8 @@ using namespace bulkhead;
 
 namespace {
 
-std::vector<offload_sysfs_binding> bindings() {
-  static const auto b = parse_sysfs_bindings(R"({"instances": [
+std::vector<offload::sysfs_binding> bindings() {
+  static const auto b = offload::parse_sysfs_bindings(R"({"instances": [
     {"uuid": "b0000000-0000-4000-8000-0000000000a1", "name": "acme-bm", "isolation": "bare_metal",
      "tenant": "acme", "qos_class": "LS", "functions": ["0000:3b:00.1", "0000:3c:00.0"]},
     {"uuid": "b0000000-0000-4000-8000-0000000000b1", "name": "globex-vm", "isolation": "vm_offload",
@@ -56,9 +57,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool names_decoy = input.find("666666666") != std::string_view::npos || input.find("leak0") != std::string_view::npos;
   const auto& root = t.apply(input);
   {
-    auto b = offload_sysfs_backend::open(offload_sysfs_options{root.string(), bindings()});
+    auto b = offload::sysfs_backend::open(offload::sysfs_options{root.string(), bindings()});
     if (!b) {
-      fuzz::expect_clear(b.error(), "offload_sysfs_backend::open");
+      fuzz::expect_clear(b.error(), "offload::sysfs_backend::open");
     } else {
       auto found = (*b)->discover();
       if (!found) {
@@ -71,14 +72,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             continue;
           }
           for (const auto& e : r->partial) fuzz::expect_clear(e, "read: partial error");
-          expect_nothing_from_outside(json_export::instance(*r).dump(), names_decoy);
+          expect_nothing_from_outside(nlohmann::json(*r).dump(), names_decoy);
         }
       }
       auto cards = (*b)->cards();
       if (!cards) {
         fuzz::expect_clear(cards.error(), "cards");
       } else {
-        for (const auto& c : *cards) expect_nothing_from_outside(offload::card_json(c).dump(), names_decoy);
+        for (const auto& c : *cards) expect_nothing_from_outside(nlohmann::json(c).dump(), names_decoy);
       }
     }
   }

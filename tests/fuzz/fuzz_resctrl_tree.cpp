@@ -9,7 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "bulkhead/backend/resctrl.hpp"
+#include "bulkhead/backend/resctrl/backend.hpp"
 #include "fuzz_support.hpp"
 #include "fuzz_tree.hpp"
 
@@ -31,13 +31,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto& t = tree();
   const auto& root = t.apply(fuzz::as_text(data, size));
   {
-    resctrl_options o;
+    resctrl::options o;
     o.root = root.string();
     o.mba_mbps = root.parent_path().parent_path().parent_path().filename() == "mbps";
     o.max_open_files = 0;
-    auto b = resctrl_backend::open(o);
+    auto b = resctrl::backend::open(o);
     if (!b) {
-      fuzz::expect_clear(b.error(), "resctrl_backend::open");
+      fuzz::expect_clear(b.error(), "resctrl::backend::open");
     } else {
       for (const auto& c : (*b)->info().caches) {
         fuzz::expect(c.cbm_mask != 0, "info: an empty cbm_mask was accepted");

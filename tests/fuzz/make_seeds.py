@@ -166,7 +166,7 @@ JSON_SYNTAX = ['{"', '": ', "[", "]", "{", "}", ",", '"unlimited"', "null", "tru
 
 def dicts():
     tags = []
-    for w in literals(["src/backend/libvirt/domain_xml.cpp", "include/bulkhead/backend/libvirt_xml.hpp"]):
+    for w in literals(["include/bulkhead/backend/libvirt/detail/domain_xml_impl.hpp", "include/bulkhead/backend/libvirt/domain_xml.hpp"]):
         if re.fullmatch(r"[a-z_:]+", w):
             tags += [f"<{w}>", f"</{w}>", f" {w}='"]
         else:
@@ -176,7 +176,7 @@ def dicts():
                                              "<memory unit='", "<cpus num='", "<cpu id='", "KiB", "MiB", "GiB",
                                              "TiB", "bytes", "KB", "MB", "GB", "TB"])
     write_dict("xml", XML_SYNTAX + ["<a>", "</a>", "<b/>", "x='1'", "&#x10FFFF;", "&#0;", "&#xD800;"])
-    card = literals(["src/backend/offload/description.cpp", "src/backend/offload/offload_backend.cpp"])
+    card = literals(["include/bulkhead/backend/offload/detail/description_impl.hpp", "src/backend/offload/backend.cpp"])
     write_dict("offload_card", JSON_SYNTAX + [w for w in card if not w.startswith(".")])
     write_dict("offload_sysfs", ["=== ", "=== link ", "=== rm ", "tree sriov\n", "tree vdpa\n", "tree link\n",
                                  "devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0/", "virtfn", "physfn", "driver",

@@ -25,20 +25,20 @@
 #include <vector>
 
 #include "bulkhead/backend/drift.hpp"
-#include "bulkhead/backend/resctrl.hpp"
+#include "bulkhead/backend/resctrl/backend.hpp"
 #include "bulkhead/detail/text.hpp"
 #include "cgroup_fixture_support.hpp"
 
 namespace bulkhead::test {
 
-class resctrl_kernel_model final : public resctrl_fs {
+class resctrl_kernel_model final : public resctrl::fs {
  public:
   struct logged_write {
     std::string file;
     std::string content;
   };
 
-  resctrl_kernel_model(fs::path root, std::unique_ptr<resctrl_fs> base, bool mbps)
+  resctrl_kernel_model(std::filesystem::path root, std::unique_ptr<resctrl::fs> base, bool mbps)
       : root_(std::move(root)), base_(std::move(base)), mbps_(mbps) {}
 
   std::vector<logged_write> writes;
@@ -53,12 +53,12 @@ class resctrl_kernel_model final : public resctrl_fs {
   result<std::shared_ptr<void>> lock() override { return base_->lock(); }
   result<void> remove_dir(std::string_view rel) override {
     std::error_code ec;
-    fs::remove_all(root_ / std::string(rel), ec);
+    std::filesystem::remove_all(root_ / std::string(rel), ec);
     return {};
   }
 
   result<void> write(std::string_view rel, std::string_view content) override {
-    const fs::path p(std::string{rel});
+    const std::filesystem::path p(std::string{rel});
     const std::string file = p.filename().string();
     const std::string group = p.parent_path().string();
     if (file == "schemata") {
@@ -98,10 +98,10 @@ class resctrl_kernel_model final : public resctrl_fs {
     if (auto r = base_->make_dir(rel); !r) return r;
     const std::string g(rel);
     // The new group's schemata: every way no exclusive group holds.
-    auto root = parse_schemata(slurp(root_ / "schemata")).value();
+    auto root = resctrl::parse_schemata(slurp(root_ / "schemata")).value();
     for (auto& l : root) {
       for (auto& [d, v] : l.values) {
-        if (resctrl_is_cache(l.resource)) {
+        if (resctrl::is_cache(l.resource)) {
           std::uint64_t excl = 0;
           for (const auto& o : gs)
             if (!o.empty() && mode(o) == "exclusive") excl |= mask_of(o, l.resource, d);
@@ -128,28 +128,28 @@ class resctrl_kernel_model final : public resctrl_fs {
     return fail(errc::invalid_argument, path() + ": write: Invalid argument");
   }
 
-  resctrl_cache_info cache(const std::string& res) const {
-    resctrl_cache_info c;
+  resctrl::cache_info cache(const std::string& res) const {
+    resctrl::cache_info c;
     c.resource = res;
     const auto dir = root_ / "info" / res;
     c.cbm_mask = detail::parse_hex_u64(detail::trim(slurp(dir / "cbm_mask")), "cbm_mask").value();
     c.min_cbm_bits = static_cast<std::uint32_t>(detail::parse_u64(detail::trim(slurp(dir / "min_cbm_bits")), "x").value());
-    if (fs::exists(dir / "shareable_bits"))
+    if (std::filesystem::exists(dir / "shareable_bits"))
       c.shareable_bits = detail::parse_hex_u64(detail::trim(slurp(dir / "shareable_bits")), "x").value();
-    c.sparse_masks = fs::exists(dir / "sparse_masks") && detail::trim(slurp(dir / "sparse_masks")) == "1";
+    c.sparse_masks = std::filesystem::exists(dir / "sparse_masks") && detail::trim(slurp(dir / "sparse_masks")) == "1";
     return c;
   }
   std::size_t closids() const {
     std::size_t n = 1u << 30;
-    for (const auto& e : fs::directory_iterator(root_ / "info"))
-      if (fs::exists(e.path() / "num_closids"))
+    for (const auto& e : std::filesystem::directory_iterator(root_ / "info"))
+      if (std::filesystem::exists(e.path() / "num_closids"))
         n = std::min<std::size_t>(n, detail::parse_u64(detail::trim(slurp(e.path() / "num_closids")), "x").value());
     return n;
   }
   // "" (the default group) and every group directory.
   std::vector<std::string> groups() const {
     std::vector<std::string> out{""};
-    for (const auto& e : fs::directory_iterator(root_)) {
+    for (const auto& e : std::filesystem::directory_iterator(root_)) {
       const auto n = e.path().filename().string();
       if (e.is_directory() && !e.is_symlink() && n != "info" && n != "mon_data" && n != "mon_groups") out.push_back(n);
     }
@@ -159,30 +159,30 @@ class resctrl_kernel_model final : public resctrl_fs {
     if (g.empty()) return "shareable";
     return std::string(detail::trim(slurp(root_ / g / "mode")));
   }
-  resctrl_schemata schemata_of(const std::string& g) const {
-    return parse_schemata(slurp(root_ / g / "schemata")).value();
+  resctrl::schemata schemata_of(const std::string& g) const {
+    return resctrl::parse_schemata(slurp(root_ / g / "schemata")).value();
   }
   std::map<std::string, std::map<std::uint32_t, std::uint64_t>> masks(const std::string& g) const {
     std::map<std::string, std::map<std::uint32_t, std::uint64_t>> out;
     for (const auto& l : schemata_of(g))
-      if (resctrl_is_cache(l.resource))
+      if (resctrl::is_cache(l.resource))
         for (const auto& [d, v] : l.values) out[l.resource][d] = v;
     return out;
   }
   std::uint64_t mask_of(const std::string& g, const std::string& res, std::uint32_t d) const {
     const auto s = schemata_of(g);
-    const auto* l = find_line(s, res);
+    const auto* l = resctrl::find_line(s, res);
     const auto* v = l ? l->find(d) : nullptr;
     return v ? *v : 0;
   }
 
-  std::string format(const resctrl_schemata& s) const {
+  std::string format(const resctrl::schemata& s) const {
     std::size_t width = 0;
     for (const auto& l : s) width = std::max(width, l.resource.size());
     std::string out;
     for (const auto& l : s) {
       out += std::string(width - l.resource.size(), ' ') + l.resource + ":";
-      const bool hex = resctrl_is_cache(l.resource);
+      const bool hex = resctrl::is_cache(l.resource);
       const std::size_t digits = hex ? (64 - std::countl_zero(cache(l.resource).cbm_mask) + 3) / 4 : (mbps_ ? 4 : 3);
       bool first = true;
       for (const auto& [d, v] : l.values) {
@@ -204,20 +204,20 @@ class resctrl_kernel_model final : public resctrl_fs {
       refuse_next.clear();
       return refuse(why);
     }
-    auto in = parse_schemata(content);
+    auto in = resctrl::parse_schemata(content);
     if (!in) return refuse("bad schemata line");
     auto cur = schemata_of(g);
     const bool excl = mode(g) == "exclusive";
     for (const auto& l : *in) {
-      auto it = std::find_if(cur.begin(), cur.end(), [&](const schemata_line& x) { return x.resource == l.resource; });
+      auto it = std::find_if(cur.begin(), cur.end(), [&](const resctrl::schemata_line& x) { return x.resource == l.resource; });
       if (it == cur.end()) return refuse("Unknown or unsupported resource name '" + l.resource + "'");
       for (const auto& [d, v] : l.values) {
         auto slot = std::find_if(it->values.begin(), it->values.end(), [&](const auto& x) { return x.first == d; });
         if (slot == it->values.end()) return refuse("Unknown domain ID " + std::to_string(d));
-        if (resctrl_is_cache(l.resource)) {
+        if (resctrl::is_cache(l.resource)) {
           const auto c = cache(l.resource);
           if (v & ~c.cbm_mask) return refuse("Mask out of range");
-          if (!c.sparse_masks && !cbm_contiguous(v)) return refuse("The mask " + mask_text(v).substr(2) + " has non-consecutive 1-bits");
+          if (!c.sparse_masks && !resctrl::cbm_contiguous(v)) return refuse("The mask " + mask_text(v).substr(2) + " has non-consecutive 1-bits");
           if (static_cast<std::uint32_t>(std::popcount(v)) < c.min_cbm_bits) return refuse("Need at least " + std::to_string(c.min_cbm_bits) + " bits in the mask");
           for (const auto& o : groups()) {
             if (o == g) continue;
@@ -243,8 +243,8 @@ class resctrl_kernel_model final : public resctrl_fs {
     return ok();
   }
 
-  fs::path root_;
-  std::unique_ptr<resctrl_fs> base_;
+  std::filesystem::path root_;
+  std::unique_ptr<resctrl::fs> base_;
   bool mbps_;
 };
 

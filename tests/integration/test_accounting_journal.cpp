@@ -217,7 +217,7 @@ TEST_CASE("open_read_only never changes the directory and sees what the writer m
   CHECK(per[0].totals.disk_read_bytes > 0);
   CHECK(per[0].totals.net_rx_bytes > 0);
   CHECK(per[0].labels.name == "vm0");
-  auto js = to_json(v->totals);
+  auto js = nlohmann::json(v->totals);
   CHECK(js["instances"].size() == 4);
   // A second writer is refused while the first holds the directory.
   auto j2 = journal::open(t.str());
@@ -280,9 +280,9 @@ TEST_CASE("the accountant meters a host reading into the journal and resumes aft
     return h;
   };
   {
-    auto j = journal::open(t.str());
+    result<std::shared_ptr<journal>> j = journal::open(t.str());
     REQUIRE(j);
-    auto a = accountant::create(**j, {.source_suffix = "@boot1"});
+    auto a = accountant::make(*j, {.source_suffix = "@boot1"});
     REQUIRE(a);
     auto r0 = a->ingest(reading(0, 5, 100));
     REQUIRE(r0);
@@ -298,9 +298,9 @@ TEST_CASE("the accountant meters a host reading into the journal and resumes aft
   }
   // Restart of the agent: the meter resumes from the journal, so the second
   // between the last record and the next sample is not lost.
-  auto j = journal::open(t.str());
+  result<std::shared_ptr<journal>> j = journal::open(t.str());
   REQUIRE(j);
-  auto a = accountant::create(**j, {.source_suffix = "@boot1"});
+  auto a = accountant::make(*j, {.source_suffix = "@boot1"});
   REQUIRE(a);
   auto r3 = a->ingest(reading(3, 5, 104));
   REQUIRE(r3);
@@ -327,9 +327,9 @@ TEST_CASE("the accountant meters a host reading into the journal and resumes aft
 
 TEST_CASE("a gap reported to the accountant is journaled when the next good reading closes it") {
   test::temp_dir t;
-  auto j = journal::open(t.str());
+  result<std::shared_ptr<journal>> j = journal::open(t.str());
   REQUIRE(j);
-  auto a = accountant::create(**j);
+  auto a = accountant::make(*j);
   REQUIRE(a);
   host_reading h;
   h.source = "test:///default";

@@ -12,7 +12,7 @@
 
 #include "bulkhead/accounting/accountant.hpp"
 #include "bulkhead/accounting/journal.hpp"
-#include "bulkhead/backend/libvirt.hpp"
+#include "bulkhead/backend/libvirt/backend.hpp"
 #include "test_support.hpp"
 
 using namespace bulkhead;
@@ -30,13 +30,13 @@ using series_id = std::tuple<uuid, std::uint64_t, std::string>;  // uuid, incarn
 
 TEST_CASE("meters over the libvirt test driver across destroy, start, suspend and resume") {
   const std::string uri = "test://" + test::fixture("libvirt/varied-node.xml").string();
-  auto b = libvirt_backend::connect({.uri = uri, .read_only = false});
+  auto b = libvirt::backend::connect({.uri = uri, .read_only = false});
   REQUIRE_MESSAGE(b.has_value(), (b ? std::string() : b.error().describe()));
   auto& be = **b;
   test::temp_dir t;
-  auto j = journal::open(t.str(), {.batch_records = 256, .max_delay = std::chrono::milliseconds(1)});
+  result<std::shared_ptr<journal>> j = journal::open(t.str(), {.batch_records = 256, .max_delay = std::chrono::milliseconds(1)});
   REQUIRE(j);
-  auto acc = accountant::create(**j, {.width = {}, .allocation = true, .source_suffix = "@test"});
+  auto acc = accountant::make(*j, {.width = {}, .allocation = true, .source_suffix = "@test"});
   REQUIRE(acc);
 
   std::map<series_id, expected_series> expect;
@@ -51,10 +51,10 @@ TEST_CASE("meters over the libvirt test driver across destroy, start, suspend an
     // The independent expectation: per incarnation and counter, each later
     // reading adds its increase, or its value after a decrease (a reset).
     for (const auto& ir : r->instances) {
-      if (!ir.info.id.run) continue;
-      incarnations[ir.info.id.id].insert(ir.info.id.run->value);
+      if (!ir.info.id.incarnation) continue;
+      incarnations[ir.info.id.uuid].insert(ir.info.id.incarnation->value);
       for (const auto& c : flatten(ir.usage)) {
-        auto& e = expect[{ir.info.id.id, ir.info.id.run->value, c.name}];
+        auto& e = expect[{ir.info.id.uuid, ir.info.id.incarnation->value, c.name}];
         if (e.seen) {
           ++e.deltas;
           if (c.value >= e.last) e.total += c.value - e.last;
@@ -138,7 +138,7 @@ TEST_CASE("meters over the libvirt test driver across destroy, start, suspend an
   CHECK(checked > 50);
   // Per incarnation, the rollup's headline CPU field is the same sum.
   for (const auto& inc : totals.by_incarnation())
-    if (auto it = cpu_by_incarnation.find({inc.instance, inc.run.value}); it != cpu_by_incarnation.end())
+    if (auto it = cpu_by_incarnation.find({inc.uuid, inc.incarnation.value}); it != cpu_by_incarnation.end())
       CHECK(inc.totals.cpu_time_ns == it->second);
   // Allocation: every incarnation that lived across two readings held vCPUs.
   u128 vcpu_ns = 0;

@@ -29,13 +29,13 @@ namespace {
 std::optional<uuid> uuid_of(const agent::snapshot& s, const std::string& name) {
   for (const auto& src : s.sources)
     for (const auto& i : src.instances)
-      if (i.info.name == name) return i.info.id.id;
+      if (i.info.name == name) return i.info.id.uuid;
   return std::nullopt;
 }
 
 const accounting::instance_totals* totals_of(const std::vector<accounting::instance_totals>& v, const uuid& id) {
   for (const auto& t : v)
-    if (t.instance == id) return &t;
+    if (t.uuid == id) return &t;
   return nullptr;
 }
 
@@ -120,7 +120,7 @@ TEST_CASE("each round accounts exactly what the counters grew, durable when tick
     CHECK(s->durable_seq > 0);
   }
   // The metrics of the snapshot carry the same integers.
-  const auto text = agent::render_metrics(*a->current(), metrics_export::format::prometheus);
+  const auto text = agent::render_metrics(*a->current(), metrics::format::prometheus);
   CHECK(text.find("bulkhead_accounted_cpu_nanoseconds_total{uuid=\"" + web->to_string() + "\",name=\"web\",tenant=\"\",qos_class=\"\"} " +
                   std::to_string(cpu - 1'000'000) + "\n") != std::string::npos);
   CHECK(a->stop());
@@ -214,7 +214,7 @@ TEST_CASE("a lost source: its failed reads are journaled as a gap, and it is rea
   auto r = a->tick();
   REQUIRE(r);
   CHECK(r->ingested.accounted > 0);
-  const auto inst = a->current()->sources[0].instances.front().info.id.id;
+  const auto inst = a->current()->sources[0].instances.front().info.id.uuid;
 
   lvd.stop();  // libvirtd dies: the connection breaks
   auto lost = a->tick();
@@ -245,7 +245,7 @@ TEST_CASE("a lost source: its failed reads are journaled as a gap, and it is rea
   REQUIRE(v);
   const accounting::gap_record* g = nullptr;
   for (const auto& x : v->totals.gaps())
-    if (x.instance == inst) g = &x;
+    if (x.uuid == inst) g = &x;
   REQUIRE(g);
   CHECK(g->failures >= 2);
   CHECK(g->end > g->start);
@@ -403,7 +403,7 @@ TEST_CASE("a full disk fails rounds, never acknowledges them, and loses nothing 
     CHECK(totals_of(a->current()->instances, web)->totals.cpu_time_ns == before);
   }
   CHECK(a->current()->stats.journal_failures >= 1);
-  const auto text = agent::render_metrics(*a->current(), metrics_export::format::prometheus);
+  const auto text = agent::render_metrics(*a->current(), metrics::format::prometheus);
   CHECK(text.find("bulkhead_agent_journal_up 0\n") != std::string::npos);
 
   disk.unfill();
@@ -485,7 +485,7 @@ TEST_CASE("run() rounds at its interval on its own thread; current() never waits
           break;
         }
         last = s->round;
-        (void)agent::render_metrics(*s, metrics_export::format::openmetrics);
+        (void)agent::render_metrics(*s, metrics::format::openmetrics);
         ++reads;
       }
     });

@@ -15,6 +15,7 @@
 #include "agent_support.hpp"
 #include "bulkhead/accounting/journal.hpp"
 #include "net.hpp"
+#include "run_process.hpp"
 #include "test_support.hpp"
 
 using namespace bulkhead;
@@ -313,4 +314,35 @@ TEST_CASE("the textfile is written whole, mode 0644, and no temporary file is le
     ++files;
   }
   CHECK(files == 1);
+}
+
+TEST_CASE("an agent of cgroups only never loads libvirt; a libvirt URI loads it") {
+  const auto maps = [](pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  // Not linked with it at all.
+  auto ldd = test::run_process({"/usr/bin/ldd", test::agent_process::program()});
+  CHECK(ldd.exit_code == 0);
+  CHECK(ldd.out.find("libvirt") == std::string::npos);
+  test::cgroup_copy cg;
+  {
+    test::temp_dir j;
+    running_agent a(cg, j.str());
+    const auto m = maps(a.proc.pid());
+    CHECK(m.find("libbulkhead-core") != std::string::npos);
+    CHECK(m.find("libvirt") == std::string::npos);
+    a.proc.signal(SIGTERM);
+    CHECK(a.proc.wait() == 0);
+  }
+  {
+    test::temp_dir j;
+    running_agent a(cg, j.str(), {"--uri", "test:///default"});
+    const auto m = maps(a.proc.pid());
+    CHECK(m.find("bulkhead-agent-libvirt.so") != std::string::npos);
+    CHECK(m.find("libvirt.so") != std::string::npos);
+    CHECK(a.metrics().find("bulkhead_source_up{source=\"test:///default\",kind=\"libvirt\"} 1") != std::string::npos);
+    a.proc.signal(SIGTERM);
+    CHECK(a.proc.wait() == 0);
+  }
 }

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "bulkhead/backend/cgroup.hpp"
+#include "bulkhead/backend/cgroup/backend.hpp"
 #include "bulkhead/backend/drift.hpp"
 #include "bulkhead/backend/task_id.hpp"
 #include "cgroup_fixture_support.hpp"
@@ -18,26 +18,26 @@ namespace {
 struct fixture_backend {
   test::temp_dir tmp{"bulkhead-cgroup"};
   fs::path root;
-  std::unique_ptr<cgroup_backend> b;
+  std::unique_ptr<cgroup::backend> b;
 };
 
 std::unique_ptr<fixture_backend> open_fixture(std::string_view fixture, std::string_view table, std::string parent,
-                                              std::vector<cgroup_controller> ctl = {all_cgroup_controllers.begin(),
-                                                                                    all_cgroup_controllers.end()}) {
+                                              std::vector<cgroup::controller> ctl = {cgroup::all_controllers.begin(),
+                                                                                    cgroup::all_controllers.end()}) {
   auto f = std::make_unique<fixture_backend>();
   f->root = test::copy_fixture(f->tmp.path(), fixture);
   test::age_files(f->root);
   auto text = read_text_file((f->root / table).string());
   REQUIRE(text);
-  auto mounts = detect_cgroup_mounts(*text, table);
+  auto mounts = cgroup::mounts::parse(*text, table);
   REQUIRE(mounts);
-  cgroup_options o;
+  cgroup::options o;
   o.fs_root = f->root.string();
   o.mounts = *mounts;
   o.parent = std::move(parent);
   o.controllers = std::move(ctl);
   o.page_size = 4096;
-  auto b = cgroup_backend::open(o);
+  auto b = cgroup::backend::open(o);
   if (!b) FAIL(b.error().describe());
   f->b = std::move(*b);
   return f;
@@ -46,7 +46,7 @@ std::unique_ptr<fixture_backend> open_fixture(std::string_view fixture, std::str
 instance_info task(std::string name) {
   instance_info i;
   i.name = std::move(name);
-  i.id.id = task_uuid(i.name);
+  i.id.uuid = task_uuid(i.name);
   return i;
 }
 
@@ -74,7 +74,7 @@ std::uint64_t inode(const fs::path& p) {
 TEST_CASE("v2: discover and read every file of a group") {
   auto f = open_fixture("cgroup-v2", "mountinfo", "bulkhead");
   auto& b = *f->b;
-  CHECK(b.layout() == cgroup_layout::unified);
+  CHECK(b.layout() == cgroup::layout::unified);
   CHECK(b.bindings().size() == 5);
   for (const auto& x : b.bindings()) CHECK(x.v2);
   auto found = b.discover();
@@ -84,9 +84,9 @@ TEST_CASE("v2: discover and read every file of a group") {
   CHECK((*found)[1].name == "broken");
   CHECK((*found)[2].name == "web");
   const auto& web = (*found)[2];
-  CHECK(web.id.id == task_uuid("web"));
-  REQUIRE(web.id.run);
-  CHECK(web.id.run->value == inode(f->root / "sys/fs/cgroup/bulkhead/web"));
+  CHECK(web.id.uuid == task_uuid("web"));
+  REQUIRE(web.id.incarnation);
+  CHECK(web.id.incarnation->value == inode(f->root / "sys/fs/cgroup/bulkhead/web"));
   CHECK(web.kind == instance_kind::task);
   CHECK(web.isolation == isolation_level::process);
   CHECK(web.state == instance_state::running);
@@ -196,9 +196,9 @@ TEST_CASE("v2: malformed lines are reported per file; the rest is read") {
 TEST_CASE("v2: a controller the parent does not offer makes its knobs unsupported") {
   auto f = open_fixture("cgroup-v2", "mountinfo", "lean");
   auto& b = *f->b;
-  std::vector<cgroup_controller> served;
+  std::vector<cgroup::controller> served;
   for (const auto& x : b.bindings()) served.push_back(x.controller);
-  CHECK(served == std::vector<cgroup_controller>{cgroup_controller::cpuacct, cgroup_controller::memory});
+  CHECK(served == std::vector<cgroup::controller>{cgroup::controller::cpuacct, cgroup::controller::memory});
   auto r = b.read(task("svc"));
   REQUIRE(r);
   CHECK(r->partial.empty());
@@ -381,7 +381,7 @@ TEST_CASE("v2: a missing group is not_found, or vanished when it was seen before
   CHECK(a.error().code() == errc::vanished);
   // A uuid that is not the name's.
   auto wrong = task("batch");
-  wrong.id.id = task_uuid("web");
+  wrong.id.uuid = task_uuid("web");
   CHECK(f->b->read(wrong).error().code() == errc::invalid_argument);
 }
 
@@ -392,8 +392,8 @@ TEST_CASE("v2: create, re-create, remove; capacity") {
   REQUIRE(i);
   CHECK(i->qos == qos_class::BE);
   CHECK(i->tenant == "tenant-a");
-  CHECK(i->id.id == task_uuid("fresh"));
-  REQUIRE(i->id.run);
+  CHECK(i->id.uuid == task_uuid("fresh"));
+  REQUIRE(i->id.incarnation);
   CHECK(fs::is_directory(f->root / "sys/fs/cgroup/bulkhead/fresh"));
   CHECK(b.create("fresh").error().code() == errc::already_exists);
   for (auto bad : {"..", "a/b", "", "x\ny"}) CHECK_FALSE(b.create(bad));
@@ -402,7 +402,7 @@ TEST_CASE("v2: create, re-create, remove; capacity") {
   CHECK(b.remove(*i).error().code() == errc::not_found);
   auto again = b.create("fresh");
   REQUIRE(again);
-  CHECK(again->id.id == i->id.id);  // same name, same task (a new incarnation: tested on real cgroupfs)
+  CHECK(again->id.uuid == i->id.uuid);  // same name, same task (a new incarnation: tested on real cgroupfs)
 
   auto cap = b.capacity();
   REQUIRE(cap);
@@ -416,7 +416,7 @@ TEST_CASE("v2: create, re-create, remove; capacity") {
 TEST_CASE("v1: read, apply with v1 files, units and orders") {
   auto f = open_fixture("cgroup-v1", "mountinfo", "bulkhead");
   auto& b = *f->b;
-  CHECK(b.layout() == cgroup_layout::legacy);
+  CHECK(b.layout() == cgroup::layout::legacy);
   for (const auto& x : b.bindings()) CHECK_FALSE(x.v2);
   auto found = b.discover();
   REQUIRE(found);
@@ -507,7 +507,7 @@ TEST_CASE("v1: read, apply with v1 files, units and orders") {
 TEST_CASE("hybrid: v1 controllers, separate cpu and cpuacct; memory served by cgroup2") {
   auto f = open_fixture("cgroup-hybrid", "mountinfo", "bulkhead");
   auto& b = *f->b;
-  CHECK(b.layout() == cgroup_layout::hybrid);
+  CHECK(b.layout() == cgroup::layout::hybrid);
   for (const auto& x : b.bindings()) CHECK_FALSE(x.v2);  // cgroup2 offers only hugetlb
   auto r = b.read(task("web"));
   REQUIRE(r);
@@ -527,10 +527,10 @@ TEST_CASE("hybrid: v1 controllers, separate cpu and cpuacct; memory served by cg
   CHECK(has(a->unsupported, "memory.swap_hard_limit"));
 
   auto g = open_fixture("cgroup-hybrid", "mountinfo-memory-v2", "mixed",
-                        {cgroup_controller::cpu, cgroup_controller::cpuacct, cgroup_controller::memory});
+                        {cgroup::controller::cpu, cgroup::controller::cpuacct, cgroup::controller::memory});
   auto& m = *g->b;
-  CHECK(m.layout() == cgroup_layout::hybrid);
-  for (const auto& x : m.bindings()) CHECK(x.v2 == (x.controller == cgroup_controller::memory));
+  CHECK(m.layout() == cgroup::layout::hybrid);
+  for (const auto& x : m.bindings()) CHECK(x.v2 == (x.controller == cgroup::controller::memory));
   auto svc = m.read(task("svc"));
   REQUIRE(svc);
   CHECK(svc->partial.empty());
@@ -588,12 +588,12 @@ TEST_CASE("planted links out of the root are refused through the backend") {
 
   // The parent itself must not be a path out.
   auto text = read_text_file((f->root / "mountinfo").string());
-  cgroup_options o;
+  cgroup::options o;
   o.fs_root = f->root.string();
-  o.mounts = *detect_cgroup_mounts(*text);
+  o.mounts = *cgroup::mounts::parse(*text);
   for (auto bad : {"tasks/../..", "../outside", "tasks//x"}) {
     o.parent = bad;
-    auto x = cgroup_backend::open(o);
+    auto x = cgroup::backend::open(o);
     REQUIRE_FALSE(x);
     INFO(x.error().describe());
     CHECK((x.error().code() == errc::unsafe_path || x.error().code() == errc::invalid_argument));

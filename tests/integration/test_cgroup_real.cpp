@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "bulkhead/backend/cgroup.hpp"
+#include "bulkhead/backend/cgroup/backend.hpp"
 #include "bulkhead/backend/drift.hpp"
 #include "bulkhead/backend/task_id.hpp"
 #include "cgroup_fixture_support.hpp"
@@ -25,20 +25,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-cgroup_mounts machine_mounts() {
+cgroup::mounts machine_mounts() {
   auto text = read_text_file("/proc/self/mountinfo");
   if (!text) test::skip("cannot read /proc/self/mountinfo");
-  auto m = detect_cgroup_mounts(*text, "/proc/self/mountinfo");
+  auto m = cgroup::mounts::parse(*text, "/proc/self/mountinfo");
   if (!m) test::skip("no cgroup hierarchy mounted: " + m.error().describe());
   return *m;
 }
 
-std::unique_ptr<cgroup_backend> open_real(std::vector<cgroup_controller> ctl) {
+std::unique_ptr<cgroup::backend> open_real(std::vector<cgroup::controller> ctl) {
   if (!test::is_root()) test::skip("creating cgroups needs root");
-  cgroup_options o;
+  cgroup::options o;
   o.mounts = machine_mounts();
   o.controllers = std::move(ctl);
-  auto b = cgroup_backend::open(o);
+  auto b = cgroup::backend::open(o);
   if (!b) test::skip("cgroup controllers not available: " + b.error().describe());
   return std::move(*b);
 }
@@ -48,7 +48,7 @@ std::string group_name(std::string_view what) {
 }
 
 // Removes leftovers of earlier runs whose process is gone.
-void sweep(cgroup_backend& b) {
+void sweep(cgroup::backend& b) {
   auto found = b.discover();
   if (!found) return;
   for (const auto& i : *found) {
@@ -62,7 +62,7 @@ void sweep(cgroup_backend& b) {
 // any) is killed and reaped.
 class scoped_group {
  public:
-  scoped_group(cgroup_backend& b, std::string name) : b_(b) {
+  scoped_group(cgroup::backend& b, std::string name) : b_(b) {
     auto i = b.create(name, qos_class::BE);
     if (!i) FAIL("create " << name << ": " << i.error().describe());
     info_ = *i;
@@ -111,14 +111,14 @@ class scoped_group {
   [[nodiscard]] pid_t child() const { return child_; }
 
  private:
-  cgroup_backend& b_;
+  cgroup::backend& b_;
   instance_info info_;
   pid_t child_ = -1;
 };
 
 // CPU share of the group over a window, in tenths of a percent of one core,
 // from bulkhead's own counters (cpu time / monotonic time between reads).
-std::uint64_t cpu_share_permille(cgroup_backend& b, const instance_info& i, std::chrono::milliseconds window) {
+std::uint64_t cpu_share_permille(cgroup::backend& b, const instance_info& i, std::chrono::milliseconds window) {
   auto r0 = b.read(i);
   REQUIRE(r0);
   REQUIRE(r0->usage.cpu_time);
@@ -134,7 +134,7 @@ std::uint64_t cpu_share_permille(cgroup_backend& b, const instance_info& i, std:
 
 // Measures over 4 s; a reading outside the band (another tenant starving the
 // child for a moment) is measured once more over 8 s, and that one counts.
-std::uint64_t measured_share(cgroup_backend& b, const instance_info& i, std::uint64_t target_permille) {
+std::uint64_t measured_share(cgroup::backend& b, const instance_info& i, std::uint64_t target_permille) {
   std::this_thread::sleep_for(500ms);  // let the new quota take hold
   auto s = cpu_share_permille(b, i, 4000ms);
   MESSAGE("cpu share over 4 s: " << s / 10 << "." << s % 10 << "% (target " << target_permille / 10 << "%)");
@@ -151,7 +151,7 @@ const knob_change* changed(const apply_report& r, std::string_view knob) {
   return nullptr;
 }
 
-std::string kernel_file(const cgroup_backend& b, cgroup_controller c, const std::string& group, const std::string& file) {
+std::string kernel_file(const cgroup::backend& b, cgroup::controller c, const std::string& group, const std::string& file) {
   for (const auto& x : b.bindings())
     if (x.controller == c) return test::slurp(fs::path(x.path) / group / file);
   FAIL("controller not bound");
@@ -164,11 +164,11 @@ TEST_CASE("the machine's layout is detected from its mount table") {
   const auto m = machine_mounts();
   MESSAGE("cgroup layout of this machine: " << to_string(m.layout));
   CHECK(!m.hierarchies.empty());
-  if (m.layout != cgroup_layout::unified) CHECK(m.v1("cpu") != nullptr);
+  if (m.layout != cgroup::layout::unified) CHECK(m.v1("cpu") != nullptr);
 }
 
 TEST_CASE("a busy child capped at 20% then 50% of a core") {
-  auto b = open_real({cgroup_controller::cpu, cgroup_controller::cpuacct});
+  auto b = open_real({cgroup::controller::cpu, cgroup::controller::cpuacct});
   sweep(*b);
   scoped_group g(*b, group_name("cpu"));
   MESSAGE(b->source());
@@ -219,7 +219,7 @@ TEST_CASE("a busy child capped at 20% then 50% of a core") {
 }
 
 TEST_CASE("a memory limit set through bulkhead is what the kernel holds") {
-  auto b = open_real({cgroup_controller::memory});
+  auto b = open_real({cgroup::controller::memory});
   sweep(*b);
   scoped_group g(*b, group_name("mem"));
   const auto& name = g.info().name;
@@ -230,7 +230,7 @@ TEST_CASE("a memory limit set through bulkhead is what the kernel holds") {
   REQUIRE(a->failed.empty());
   CHECK(changed(*a, "memory.hard_limit"));
   const bool v2 = b->bindings()[0].v2;
-  CHECK(kernel_file(*b, cgroup_controller::memory, name, v2 ? "memory.max" : "memory.limit_in_bytes") == "67108864\n");
+  CHECK(kernel_file(*b, cgroup::controller::memory, name, v2 ? "memory.max" : "memory.limit_in_bytes") == "67108864\n");
   auto r = b->read(g.info());
   REQUIRE(r);
   CHECK(r->enforced.memory.hard_limit == limit<bytes>{bytes{64ull << 20}});
@@ -243,7 +243,7 @@ TEST_CASE("a memory limit set through bulkhead is what the kernel holds") {
   REQUIRE(o);
   REQUIRE(o->failed.size() == 1);
   CHECK(o->failed[0].why.code() == errc::out_of_range);
-  CHECK(kernel_file(*b, cgroup_controller::memory, name, v2 ? "memory.max" : "memory.limit_in_bytes") == "67108864\n");
+  CHECK(kernel_file(*b, cgroup::controller::memory, name, v2 ? "memory.max" : "memory.limit_in_bytes") == "67108864\n");
 
   // Unlimited, and the knob v1 lacks.
   quota_spec u;
@@ -266,14 +266,14 @@ TEST_CASE("a memory limit set through bulkhead is what the kernel holds") {
     auto sa = b->apply(g.info(), soft);
     REQUIRE(sa);
     CHECK(sa->failed.empty());
-    CHECK(kernel_file(*b, cgroup_controller::memory, name, "memory.soft_limit_in_bytes") == "33554432\n");
+    CHECK(kernel_file(*b, cgroup::controller::memory, name, "memory.soft_limit_in_bytes") == "33554432\n");
   } else {
     CHECK(changed(*ua, "memory.high"));
   }
 }
 
 TEST_CASE("I/O throttles and a cpuset on the real hierarchy") {
-  auto b = open_real({cgroup_controller::io, cgroup_controller::cpuset});
+  auto b = open_real({cgroup::controller::io, cgroup::controller::cpuset});
   sweep(*b);
   // A whole disk (throttles apply to disks, not partitions).
   std::string dev;
@@ -287,7 +287,7 @@ TEST_CASE("I/O throttles and a cpuset on the real hierarchy") {
   scoped_group g(*b, group_name("io"));
   const auto& name = g.info().name;
   bool v2 = false;
-  for (const auto& x : b->bindings()) v2 = v2 || (x.controller == cgroup_controller::io && x.v2);
+  for (const auto& x : b->bindings()) v2 = v2 || (x.controller == cgroup::controller::io && x.v2);
   quota_spec s;
   disk_spec d;
   d.target = dev;
@@ -300,8 +300,8 @@ TEST_CASE("I/O throttles and a cpuset on the real hierarchy") {
   for (const auto& f : a->failed) FAIL(f.knob << ": " << f.why.describe());
   CHECK(a->changed.size() == 3);
   if (!v2) {
-    CHECK(kernel_file(*b, cgroup_controller::io, name, "blkio.throttle.read_bps_device") == dev + " 1048576\n");
-    CHECK(kernel_file(*b, cgroup_controller::io, name, "blkio.throttle.write_iops_device") == dev + " 300\n");
+    CHECK(kernel_file(*b, cgroup::controller::io, name, "blkio.throttle.read_bps_device") == dev + " 1048576\n");
+    CHECK(kernel_file(*b, cgroup::controller::io, name, "blkio.throttle.write_iops_device") == dev + " 300\n");
   }
   auto r = b->read(g.info());
   REQUIRE(r);
@@ -330,7 +330,7 @@ TEST_CASE("I/O throttles and a cpuset on the real hierarchy") {
   REQUIRE(un);
   CHECK(un->failed.empty());
   CHECK(un->changed.size() == 2);
-  if (!v2) CHECK(kernel_file(*b, cgroup_controller::io, name, "blkio.throttle.read_bps_device").empty());
+  if (!v2) CHECK(kernel_file(*b, cgroup::controller::io, name, "blkio.throttle.read_bps_device").empty());
   auto after = b->read(g.info());
   REQUIRE(after);
   CHECK(after->enforced.disk(dev) == nullptr);
@@ -338,28 +338,28 @@ TEST_CASE("I/O throttles and a cpuset on the real hierarchy") {
 }
 
 TEST_CASE("a re-created group is the same task with a new incarnation") {
-  auto b = open_real({cgroup_controller::cpu, cgroup_controller::cpuacct});
+  auto b = open_real({cgroup::controller::cpu, cgroup::controller::cpuacct});
   const auto name = group_name("again");
   std::optional<incarnation> first;
   quota_spec s;
   s.cpu.quota = limit<microseconds>{20000us};
   {
     scoped_group g(*b, name);
-    first = g.info().id.run;
+    first = g.info().id.incarnation;
     auto a = b->apply(g.info(), s);  // its files are now held open by the backend
     REQUIRE(a);
     CHECK(a->changed.size() == 1);
     auto found = b->discover();
     REQUIRE(found);
     bool seen = false;
-    for (const auto& i : *found) seen = seen || (i.name == name && i.id.run == first);
+    for (const auto& i : *found) seen = seen || (i.name == name && i.id.incarnation == first);
     CHECK(seen);
   }
   scoped_group g2(*b, name);
-  CHECK(g2.info().id.id == task_uuid(name));
+  CHECK(g2.info().id.uuid == task_uuid(name));
   REQUIRE(first);
-  REQUIRE(g2.info().id.run);
-  CHECK_FALSE(*g2.info().id.run == *first);
+  REQUIRE(g2.info().id.incarnation);
+  CHECK_FALSE(*g2.info().id.incarnation == *first);
   // The new group starts unlimited: the backend reads it, not the old one's
   // files it had kept open.
   auto a = b->apply(g2.info(), s);

@@ -11,6 +11,7 @@
 #include "test_support.hpp"
 
 using namespace bulkhead;
+using namespace bulkhead::colocation;
 
 TEST_CASE("simulation: co-location beats static partitioning and keeps online whole") {
   if (!std::filesystem::exists(std::string(default_zoneinfo_root) + "/Asia/Shanghai"))

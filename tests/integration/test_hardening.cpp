@@ -8,11 +8,12 @@
 #include <algorithm>
 #include <string>
 
-#include "bulkhead/backend/cgroup.hpp"
-#include "bulkhead/backend/resctrl.hpp"
+#include "bulkhead/backend/cgroup/backend.hpp"
+#include "bulkhead/backend/cgroup/files.hpp"
+#include "bulkhead/backend/resctrl/backend.hpp"
 #include "bulkhead/backend/task_id.hpp"
-#include "bulkhead/detail/rooted_fs.hpp"
-#include "bulkhead/export/spec_json.hpp"
+#include "bulkhead/backend/rooted_fs.hpp"
+#include "bulkhead/export/desired_spec.hpp"
 #include "cgroup_fixture_support.hpp"
 
 using namespace bulkhead;
@@ -23,7 +24,7 @@ namespace {
 struct v2_fixture {
   test::temp_dir tmp{"bulkhead-hardening"};
   fs::path root;
-  std::unique_ptr<cgroup_backend> b;
+  std::unique_ptr<cgroup::backend> b;
   fs::path web() const { return root / "sys/fs/cgroup/bulkhead/web"; }
 };
 
@@ -35,14 +36,14 @@ std::unique_ptr<v2_fixture> open_v2(Patch&& patch) {
   patch(*f);
   auto text = read_text_file((f->root / "mountinfo").string());
   REQUIRE(text);
-  auto mounts = detect_cgroup_mounts(*text, "mountinfo");
+  auto mounts = cgroup::mounts::parse(*text, "mountinfo");
   REQUIRE(mounts);
-  cgroup_options o;
+  cgroup::options o;
   o.fs_root = f->root.string();
   o.mounts = *mounts;
   o.parent = "bulkhead";
   o.page_size = 4096;
-  auto b = cgroup_backend::open(o);
+  auto b = cgroup::backend::open(o);
   if (!b) FAIL(b.error().describe());
   f->b = std::move(*b);
   return f;
@@ -51,7 +52,7 @@ std::unique_ptr<v2_fixture> open_v2(Patch&& patch) {
 instance_info web_task() {
   instance_info i;
   i.name = "web";
-  i.id.id = task_uuid(i.name);
+  i.id.uuid = task_uuid(i.name);
   return i;
 }
 
@@ -127,14 +128,14 @@ TEST_CASE("\"max\" where a number is expected is an error naming the file") {
 TEST_CASE("a quota of 2^64 bytes overflows: an error naming the file; 2^64-1 is the largest accepted") {
   auto e = read_spoiled("memory.max", [](v2_fixture& f) { test::spit(f.web() / "memory.max", "18446744073709551616\n"); });
   CHECK(e.code() == errc::overflow);
-  auto top = cgroupfs::parse_v2_bytes("18446744073709551615\n", "memory.max");
+  auto top = cgroup::parse_v2_bytes("18446744073709551615\n", "memory.max");
   REQUIRE(top);
   CHECK(*top == limit<bytes>{bytes::max()});
   // In a desired spec: 2^64-1 is a value; one more is refused, naming the field.
-  auto ok = spec_json::parse_desired(
+  auto ok = parse_desired_specs(
       R"({"version": 1, "instances": {"web": {"memory": {"hard_limit_bytes": 18446744073709551615}}}})", "d.json");
   CHECK(ok);
-  auto over = spec_json::parse_desired(
+  auto over = parse_desired_specs(
       R"({"version": 1, "instances": {"web": {"memory": {"hard_limit_bytes": 18446744073709551616}}}})", "d.json");
   REQUIRE_FALSE(over);
   INFO(over.error().describe());
@@ -150,7 +151,7 @@ TEST_CASE("zero and negative periods and quotas in cpu.max are errors naming the
   }
   // In a desired spec: a negative or zero period is refused, naming the field.
   for (std::string bad : {"0", "-100000"}) {
-    auto r = spec_json::parse_desired(R"({"version": 1, "instances": {"web": {"cpu": {"period_us": )" + bad + "}}}}",
+    auto r = parse_desired_specs(R"({"version": 1, "instances": {"web": {"cpu": {"period_us": )" + bad + "}}}}",
                                       "d.json");
     REQUIRE_FALSE(r);
     INFO(r.error().describe());
@@ -172,7 +173,7 @@ TEST_CASE("non-UTF-8 and path-like names in a desired spec are refused naming th
   for (std::string bad : {"\xff\xfe", "a/b", ".."}) {
     INFO(bad);
     const std::string text = "{\"version\": 1, \"instances\": {\"ok\": {\"blkio_weight\": 500}, \"" + bad + "\": {}}}";
-    auto r = spec_json::parse_desired(text, "d.json");
+    auto r = parse_desired_specs(text, "d.json");
     if (bad == "\xff\xfe") {
       // nlohmann::json refuses invalid UTF-8 in strings itself.
       REQUIRE_FALSE(r);
@@ -223,11 +224,11 @@ TEST_CASE("resctrl info out of range (min_cbm_bits wider than cbm_mask) is refus
   const auto top = test::copy_fixture(tmp.path(), "resctrl");
   const auto root = top / "sys/fs/resctrl";
   {
-    auto good = resctrl_backend::open(resctrl_options{root.string(), false});
+    auto good = resctrl::backend::open(resctrl::options{root.string(), false});
     REQUIRE(good);
   }
   test::spit(root / "info/L3/min_cbm_bits", "99\n");
-  auto b = resctrl_backend::open(resctrl_options{root.string(), false});
+  auto b = resctrl::backend::open(resctrl::options{root.string(), false});
   REQUIRE_FALSE(b);
   MESSAGE(b.error().describe());
   CHECK(b.error().code() == errc::parse_error);

@@ -13,7 +13,7 @@
 #include "bulkhead/accounting/accountant.hpp"
 #include "bulkhead/accounting/journal.hpp"
 #include "bulkhead/accounting/rollup_json.hpp"
-#include "bulkhead/backend/libvirt.hpp"
+#include "bulkhead/backend/libvirt/backend.hpp"
 #include "run_process.hpp"
 #include "test_support.hpp"
 
@@ -53,11 +53,11 @@ TEST_CASE("--journal adds accounted totals, read-only") {
   {
     // An agent's read path: read the host, meter, journal; a destroy and
     // start in the middle gives one instance a second incarnation.
-    auto b = libvirt_backend::connect({node, false});
+    auto b = libvirt::backend::connect({node, false});
     REQUIRE(b);
-    auto j = accounting::journal::open(t.str());
+    result<std::shared_ptr<accounting::journal>> j = accounting::journal::open(t.str());
     REQUIRE_MESSAGE(j.has_value(), (j ? std::string() : j.error().describe()));
-    auto acc = accounting::accountant::create(**j);
+    auto acc = accounting::accountant::make(*j);
     REQUIRE(acc);
     for (int i = 0; i < 4; ++i) {
       if (i == 2) {
@@ -92,7 +92,7 @@ TEST_CASE("--journal adds accounted totals, read-only") {
     const auto u = i.at("uuid").get<std::string>();
     const accounting::instance_totals* w = nullptr;
     for (const auto& x : want)
-      if (x.instance.to_string() == u) w = &x;
+      if (x.uuid.to_string() == u) w = &x;
     if (!w) {
       CHECK(i.at("accounted").is_null());
       continue;
@@ -102,7 +102,7 @@ TEST_CASE("--journal adds accounted totals, read-only") {
     for (auto f : {"cpu_time_ns", "disk_read_bytes", "disk_write_bytes", "net_rx_bytes", "net_tx_bytes",
                    "vcpu_reserved_ns", "memory_reserved_byte_ns", "resets", "gaps"})
       CHECK_MESSAGE(a.contains(f), f);
-    CHECK(a == accounting::to_json(w->totals));
+    CHECK(a == nlohmann::json(w->totals));
     CHECK(a.at("cpu_time_ns").is_string());  // 128-bit values as decimal strings
     CHECK(a.at("resets").is_number_integer());
   }

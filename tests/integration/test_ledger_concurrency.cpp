@@ -20,6 +20,7 @@
 #include "bulkhead/ledger/ledger.hpp"
 
 using namespace bulkhead;
+using namespace bulkhead::ledger;
 using rk = resource_kind;
 
 namespace {
@@ -54,7 +55,7 @@ host_spec numa_host(const std::string& name) {
       any_inventory::of(inventory<rk::disk_iops>{.total = ops_per_second{20000}, .step_size = ops_per_second{100}}),
       any_inventory::of(inventory<rk::net_bandwidth>{.total = bytes_per_second{1000000000}}),
   };
-  h.batch_inventories = {any_inventory::of(inventory<rk::cpu>{.total = millicores{16000}})};
+  h.be_inventories = {any_inventory::of(inventory<rk::cpu>{.total = millicores{16000}})};
   return h;
 }
 
@@ -68,7 +69,7 @@ struct counters {
   std::atomic<std::uint64_t> reserved{0}, refused{0}, conflicts{0}, released{0}, resized{0}, checks{0};
 };
 
-void check_snapshot(ledger& l, host_ref h, std::atomic<bool>& bad, std::string& why, std::mutex& why_mu) {
+void check_snapshot(bulkhead::ledger::ledger& l, host_ref h, std::atomic<bool>& bad, std::string& why, std::mutex& why_mu) {
   const auto report = [&](std::string s) {
     std::lock_guard g(why_mu);
     if (!bad.exchange(true)) why = std::move(s);
@@ -87,7 +88,7 @@ void check_snapshot(ledger& l, host_ref h, std::atomic<bool>& bad, std::string& 
 }  // namespace
 
 TEST_CASE("concurrent reserve, release and resize never exceed capacity") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   std::vector<host_ref> hosts = {*l.add_host(numa_host("c1")), *l.add_host(numa_host("c2"))};
   constexpr std::uint32_t workers = 4;
   constexpr int ops = 20000;
@@ -121,7 +122,7 @@ TEST_CASE("concurrent reserve, release and resize never exceed capacity") {
         const auto op = pick(10);
         if (op < 5 || own.empty()) {
           reservation_request r;
-          r.consumer = id(t, next++);
+          r.uuid = id(t, next++);
           r.tenant = "tenant-" + std::to_string(pick(3));
           const auto host = hosts[pick(hosts.size())];
           const auto q = pick(10);
@@ -145,7 +146,7 @@ TEST_CASE("concurrent reserve, release and resize never exceed capacity") {
           auto res = l.reserve(host, r);
           if (res) {
             cnt.reserved.fetch_add(1);
-            own.emplace(r.consumer, held{host, r.amounts, r.qos});
+            own.emplace(r.uuid, held{host, r.amounts, r.qos});
           } else if (res.error().code() == errc::conflict) {
             cnt.conflicts.fetch_add(1);
           } else if (res.error().code() == errc::insufficient_capacity) {
@@ -205,7 +206,7 @@ TEST_CASE("concurrent reserve, release and resize never exceed capacity") {
     auto v = *l.view(h);
     for (const auto& i : v.inventories) {
       if (i.provider == provider_kind::host) CHECK(i.used == online[i.inventory.kind]);
-      if (i.provider == provider_kind::batch) CHECK(i.used == batch[i.inventory.kind]);
+      if (i.provider == provider_kind::be) CHECK(i.used == batch[i.inventory.kind]);
     }
     CHECK(l.audit(h));
   }
@@ -221,7 +222,7 @@ TEST_CASE("concurrent reserve, release and resize never exceed capacity") {
 }
 
 TEST_CASE("a race to fill an inventory admits exactly its capacity") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   host_spec h;
   h.name = "fill";
   h.inventories = {any_inventory::of(inventory<rk::memory>{.total = bytes{1500}, .reserved = bytes{100},
@@ -235,7 +236,7 @@ TEST_CASE("a race to fill an inventory admits exactly its capacity") {
     pool.emplace_back([&, t] {
       for (std::uint32_t n = 0;; ++n) {
         reservation_request r;
-        r.consumer = id(t, n);
+        r.uuid = id(t, n);
         r.tenant = "t";
         r.amounts.set<rk::memory>(bytes{1});
         std::optional<host_view> snap;  // `seen` points into it: it must outlive the call

@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <set>
 
-#include "bulkhead/backend/libvirt.hpp"
+#include "bulkhead/backend/libvirt/backend.hpp"
 #include "test_support.hpp"
 
 using namespace bulkhead;
@@ -16,13 +16,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::unique_ptr<libvirt_backend> open_rw(const std::string& uri) {
-  auto b = libvirt_backend::connect({uri, false});
+std::unique_ptr<libvirt::backend> open_rw(const std::string& uri) {
+  auto b = libvirt::backend::connect({uri, false});
   REQUIRE_MESSAGE(b.has_value(), (b ? std::string() : b.error().describe()));
   return std::move(*b);
 }
 
-instance_info find(libvirt_backend& b, const std::string& name) {
+instance_info find(libvirt::backend& b, const std::string& name) {
   auto all = b.discover();
   REQUIRE(all);
   for (auto& i : *all)

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <map>
 
-#include "bulkhead/backend/libvirt.hpp"
+#include "bulkhead/backend/libvirt/backend.hpp"
 #include "test_support.hpp"
 
 using namespace bulkhead;
@@ -19,8 +19,8 @@ std::string node_uri(const std::string& file) {
   return "test://" + test::fixture("libvirt/" + file).string();
 }
 
-std::unique_ptr<libvirt_backend> open(const std::string& uri, bool ro = true) {
-  auto b = libvirt_backend::connect({uri, ro});
+std::unique_ptr<libvirt::backend> open(const std::string& uri, bool ro = true) {
+  auto b = libvirt::backend::connect({uri, ro});
   REQUIRE_MESSAGE(b.has_value(), (b ? std::string() : b.error().describe()));
   return std::move(*b);
 }
@@ -59,8 +59,8 @@ TEST_CASE("default test node: one running domain with counters") {
   CHECK(all->failures.empty());
   const auto& t = all->instances[0];
   CHECK(t.info.name == "test");
-  CHECK(t.info.id.id.to_string() == "6695eb01-f6a4-8304-79aa-97f2502e193f");
-  REQUIRE(t.info.id.run.has_value());
+  CHECK(t.info.id.uuid.to_string() == "6695eb01-f6a4-8304-79aa-97f2502e193f");
+  REQUIRE(t.info.id.incarnation.has_value());
   CHECK(t.info.state == instance_state::running);
   CHECK(t.info.kind == instance_kind::vm);
   CHECK(t.info.isolation == isolation_level::vm);
@@ -113,7 +113,7 @@ TEST_CASE("varied node: every quota element, field by field") {
   REQUIRE(m.size() == 5);
 
   const auto& e = m.at("every knob");
-  CHECK(e.info.id.id.to_string() == "c0000000-0000-4000-8000-000000000001");
+  CHECK(e.info.id.uuid.to_string() == "c0000000-0000-4000-8000-000000000001");
   CHECK(e.info.tenant == "tenant & co");
   CHECK(e.info.qos == qos_class::LSR);
   CHECK(e.info.state == instance_state::running);
@@ -216,7 +216,7 @@ TEST_CASE("varied node: every quota element, field by field") {
   // Shut off: no incarnation, no counters; bulkhead metadata wins over Nova.
   const auto& off = m.at("stopped with both metadata");
   CHECK(off.info.state == instance_state::shutoff);
-  CHECK_FALSE(off.info.id.run.has_value());
+  CHECK_FALSE(off.info.id.incarnation.has_value());
   CHECK_FALSE(off.usage.cpu_time.has_value());
   CHECK(off.info.tenant == "wins-over-nova");
   CHECK(off.info.qos == qos_class::BE);
@@ -227,7 +227,7 @@ TEST_CASE("varied node: every quota element, field by field") {
   // vm_offload; the bad class is a warning, not a failure.
   const auto& paused = m.at("paused offload");
   CHECK(paused.info.state == instance_state::paused);
-  CHECK(paused.info.id.run.has_value());
+  CHECK(paused.info.id.incarnation.has_value());
   CHECK(paused.usage.cpu_time.has_value());
   CHECK(paused.info.isolation == isolation_level::vm_offload);
   CHECK(paused.info.modes.get(resource_kind::net_bandwidth) == isolation_mode::hardware);
@@ -244,14 +244,14 @@ TEST_CASE("new incarnations: destroy and start give a new libvirt id") {
   REQUIRE(d);
   REQUIRE(virDomainDestroy(d) == 0);
   auto stopped = by_name(*b->read_all());
-  CHECK_FALSE(stopped.at("every knob").info.id.run.has_value());
+  CHECK_FALSE(stopped.at("every knob").info.id.incarnation.has_value());
   REQUIRE(virDomainCreate(d) == 0);
   virDomainFree(d);
   auto after = by_name(*b->read_all());
   const auto second = after.at("every knob").info.id;
-  CHECK(second.id == first.id);
-  REQUIRE(second.run.has_value());
-  CHECK(second.run != first.run);
+  CHECK(second.uuid == first.uuid);
+  REQUIRE(second.incarnation.has_value());
+  CHECK(second.incarnation != first.incarnation);
 }
 
 TEST_CASE("a domain that vanishes is reported, the others still read") {
@@ -275,11 +275,11 @@ TEST_CASE("a domain that vanishes is reported, the others still read") {
 }
 
 TEST_CASE("unreachable URI and malformed node file: clear errors") {
-  auto a = libvirt_backend::connect({"qemu+tcp://127.0.0.1:1/system", true});
+  auto a = libvirt::backend::connect({"qemu+tcp://127.0.0.1:1/system", true});
   REQUIRE_FALSE(a);
   CHECK(a.error().code() == errc::connection_failed);
   CHECK(a.error().message().find("qemu+tcp://127.0.0.1:1/system") != std::string::npos);
-  auto m = libvirt_backend::connect({node_uri("malformed-node.xml"), true});
+  auto m = libvirt::backend::connect({node_uri("malformed-node.xml"), true});
   REQUIRE_FALSE(m);
   CHECK(m.error().code() == errc::connection_failed);
   CHECK(m.error().message().find("malformed-node.xml") != std::string::npos);

@@ -12,7 +12,7 @@
 #include <sstream>
 #include <string>
 
-#include "bulkhead/backend/offload.hpp"
+#include "bulkhead/backend/offload/backend.hpp"
 #include "bulkhead/backend/offload/json.hpp"
 #include "test_support.hpp"
 
@@ -23,9 +23,9 @@ namespace {
 
 std::string demo_path(const char* leaf) { return (test::source_root() / "tools/inspect/demo" / leaf).string(); }
 
-std::unique_ptr<offload_backend> load(mono_time start) {
+std::unique_ptr<offload::backend> load(mono_time start) {
   auto clock = std::make_shared<manual_clock>(start);
-  auto b = offload_backend::from_description_file(demo_path("card.json"), clock);
+  auto b = offload::backend::open(demo_path("card.json"), clock);
   if (!b) FAIL(b.error().describe());
   return std::move(*b);
 }
@@ -40,7 +40,7 @@ TEST_CASE("the demo card: three bare-metal tenants and a vm_offload VM with net 
   std::set<qos_class> classes;
   int vm_offload = 0;
   for (const auto& i : *found) {
-    CHECK(i.id.id.to_string().rfind("b0000000-", 0) == 0);
+    CHECK(i.id.uuid.to_string().rfind("b0000000-", 0) == 0);
     REQUIRE(i.tenant);
     REQUIRE(i.qos);
     classes.insert(*i.qos);
@@ -89,7 +89,7 @@ TEST_CASE("the demo card: three bare-metal tenants and a vm_offload VM with net 
   CHECK(throttled > 0);
   CHECK(c.guaranteed->net_bandwidth_tx <= c.capacity->net_bandwidth);
   CHECK(c.guaranteed->disk_iops <= c.capacity->disk_iops);
-  const auto j = card_json(c);
+  const auto j = nlohmann::json(c);
   CHECK(j["functions"].size() == c.functions.size());
 }
 
@@ -102,7 +102,7 @@ TEST_CASE("the demo card is deterministic: the same counters whatever the clock'
   auto ca = a->cards(), cb = b->cards();
   REQUIRE(ca);
   REQUIRE(cb);
-  CHECK(card_json((*ca)[0]).dump() == card_json((*cb)[0]).dump());
+  CHECK(nlohmann::json((*ca)[0]).dump() == nlohmann::json((*cb)[0]).dump());
 }
 
 TEST_CASE("the demo card's identities do not collide with the demo's libvirt domains") {
@@ -120,7 +120,7 @@ TEST_CASE("the demo card's identities do not collide with the demo's libvirt dom
   auto b = load(mono_time{});
   auto found = b->discover();
   REQUIRE(found);
-  for (const auto& i : *found) CHECK_FALSE(uuids.count(i.id.id.to_string()));
+  for (const auto& i : *found) CHECK_FALSE(uuids.count(i.id.uuid.to_string()));
   auto cards = b->cards();
   REQUIRE(cards);
   for (const auto& f : (*cards)[0].functions)

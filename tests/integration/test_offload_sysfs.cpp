@@ -8,7 +8,8 @@
 #include <fstream>
 #include <string>
 
-#include "bulkhead/backend/offload.hpp"
+#include "bulkhead/backend/offload/backend.hpp"
+#include "bulkhead/backend/offload/bindings.hpp"
 #include "bulkhead/backend/offload/json.hpp"
 #include "test_support.hpp"
 
@@ -22,8 +23,8 @@ const uuid acme = *uuid::parse("b0000000-0000-4000-8000-0000000000a1");
 const uuid globex = *uuid::parse("b0000000-0000-4000-8000-0000000000b1");
 const uuid ghost = *uuid::parse("b0000000-0000-4000-8000-0000000000c1");
 
-std::vector<offload_sysfs_binding> sriov_bindings() {
-  auto b = parse_sysfs_bindings(R"({"instances": [
+std::vector<offload::sysfs_binding> sriov_bindings() {
+  auto b = offload::parse_sysfs_bindings(R"({"instances": [
     {"uuid": "b0000000-0000-4000-8000-0000000000a1", "name": "acme-bm", "isolation": "bare_metal",
      "tenant": "acme", "qos_class": "LS", "functions": ["0000:3b:00.1", "0000:3c:00.0"]},
     {"uuid": "b0000000-0000-4000-8000-0000000000b1", "name": "globex-vm", "isolation": "vm_offload",
@@ -33,8 +34,8 @@ std::vector<offload_sysfs_binding> sriov_bindings() {
   return *b;
 }
 
-std::unique_ptr<offload_sysfs_backend> open_tree(const std::string& root, std::vector<offload_sysfs_binding> b) {
-  auto r = offload_sysfs_backend::open(offload_sysfs_options{root, std::move(b)});
+std::unique_ptr<offload::sysfs_backend> open_tree(const std::string& root, std::vector<offload::sysfs_binding> b) {
+  auto r = offload::sysfs_backend::open(offload::sysfs_options{root, std::move(b)});
   REQUIRE(r);
   return std::move(*r);
 }
@@ -42,7 +43,7 @@ std::unique_ptr<offload_sysfs_backend> open_tree(const std::string& root, std::v
 std::string fixture(const char* name) { return (test::fixture(name) / "sys").string(); }
 
 const instance_info& find(const std::vector<instance_info>& v, const uuid& id) {
-  auto it = std::find_if(v.begin(), v.end(), [&](const instance_info& i) { return i.id.id == id; });
+  auto it = std::find_if(v.begin(), v.end(), [&](const instance_info& i) { return i.id.uuid == id; });
   REQUIRE(it != v.end());
   return *it;
 }
@@ -120,7 +121,7 @@ TEST_CASE("SR-IOV host: the PF, two virtio-net VFs and a virtio-blk function as 
   CHECK(blk.counters.disk.write_requests == operations{3000});
   CHECK(blk.counters.disk.write_bytes == bytes{48000ull * 512});
 
-  const auto j = card_json(c);
+  const auto j = nlohmann::json(c);
   CHECK(j["functions"][1]["qos"]["tx"]["bandwidth"]["rate_bytes_sec"] == 1250000000ull);
   CHECK(j["functions"][1]["qos"]["tx"]["bandwidth"]["burst_bytes"].is_null());
   CHECK(j["capacity"].is_null());
@@ -140,14 +141,14 @@ TEST_CASE("SR-IOV host: instances from the bindings through discover() and read(
   CHECK(a.modes.get(resource_kind::net_bandwidth) == isolation_mode::hardware);
   CHECK(a.modes.get(resource_kind::disk_iops) == isolation_mode::hardware);
   CHECK(a.modes.get(resource_kind::cpu) == isolation_mode::dedicated);
-  REQUIRE(a.id.run);
+  REQUIRE(a.id.incarnation);
   const auto& g = find(*found, globex);
   CHECK(g.kind == instance_kind::vm);
   CHECK(g.isolation == isolation_level::vm_offload);
   CHECK_FALSE(g.modes.get(resource_kind::cpu));
   const auto& gh = find(*found, ghost);
   CHECK(gh.state == instance_state::nostate);
-  CHECK_FALSE(gh.id.run);
+  CHECK_FALSE(gh.id.incarnation);
 
   auto r = b->read(a);
   REQUIRE(r);
@@ -185,17 +186,17 @@ TEST_CASE("incarnation: stable across reads, new when a backing device is re-cre
   fs::copy(test::fixture("offload-sriov"), t.path(), fs::copy_options::recursive | fs::copy_options::copy_symlinks);
   const std::string root = (t.path() / "sys").string();
   auto b = open_tree(root, sriov_bindings());
-  const auto first = find(*b->discover(), acme).id.run;
-  CHECK(find(*b->discover(), acme).id.run == first);
+  const auto first = find(*b->discover(), acme).id.incarnation;
+  CHECK(find(*b->discover(), acme).id.incarnation == first);
   std::ofstream(t.path() / "sys/devices/pci0000:3a/0000:3a:00.0/0000:3b:00.1/virtio1/net/eth1/ifindex") << "17\n";
-  const auto second = find(*b->discover(), acme).id.run;
+  const auto second = find(*b->discover(), acme).id.incarnation;
   CHECK(second != first);
   std::ofstream(t.path() / "sys/devices/pci0000:3a/0000:3a:01.0/0000:3c:00.0/virtio2/block/vda/diskseq") << "10\n";
-  CHECK(find(*b->discover(), acme).id.run != second);
+  CHECK(find(*b->discover(), acme).id.incarnation != second);
 }
 
 TEST_CASE("vDPA host: devices on the vdpa bus, typed, with their parent and driver") {
-  auto bind = parse_sysfs_bindings(R"({"instances": [
+  auto bind = offload::parse_sysfs_bindings(R"({"instances": [
     {"uuid": "b0000000-0000-4000-8000-0000000000d1", "name": "initech-vm", "isolation": "vm_offload",
      "functions": ["vdpa0"]},
     {"uuid": "b0000000-0000-4000-8000-0000000000d2", "name": "host-self", "isolation": "bare_metal",
@@ -299,7 +300,7 @@ TEST_CASE("broken tree: links that lead out of the root are refused and nothing 
   // Nothing from outside/: its counters are 666666666 and its device is leak0.
   const std::string all = [&] {
     std::string s;
-    for (const auto& c : *cards) s += card_json(c).dump();
+    for (const auto& c : *cards) s += nlohmann::json(c).dump();
     return s;
   }();
   CHECK(all.find("666666666") == std::string::npos);
@@ -311,18 +312,18 @@ TEST_CASE("broken tree: links that lead out of the root are refused and nothing 
 }
 
 TEST_CASE("bindings and roots are checked") {
-  CHECK(offload_sysfs_backend::open({"/nonexistent-sysfs-root", {}}).error().code() == errc::not_found);
+  CHECK(offload::sysfs_backend::open({"/nonexistent-sysfs-root", {}}).error().code() == errc::not_found);
   auto twice = sriov_bindings();
   twice[1].functions.push_back("0000:3b:00.1");
-  CHECK(offload_sysfs_backend::open({fixture("offload-sriov"), twice}).error().code() == errc::invalid_argument);
+  CHECK(offload::sysfs_backend::open({fixture("offload-sriov"), twice}).error().code() == errc::invalid_argument);
   auto bad = sriov_bindings();
   bad[0].functions.push_back("../../etc");
-  CHECK(offload_sysfs_backend::open({fixture("offload-sriov"), bad}).error().code() == errc::unsafe_path);
-  CHECK(parse_sysfs_bindings(R"({"instances": [{"uuid": "b0000000-0000-4000-8000-0000000000a1", "colour": "red"}]})")
+  CHECK(offload::sysfs_backend::open({fixture("offload-sriov"), bad}).error().code() == errc::unsafe_path);
+  CHECK(offload::parse_sysfs_bindings(R"({"instances": [{"uuid": "b0000000-0000-4000-8000-0000000000a1", "colour": "red"}]})")
             .error()
             .message()
             .find("unknown key 'colour'") != std::string::npos);
-  CHECK(parse_sysfs_bindings(R"({"instances": [{"name": "x"}]})").error().message().find("uuid: missing") !=
+  CHECK(offload::parse_sysfs_bindings(R"({"instances": [{"name": "x"}]})").error().message().find("uuid: missing") !=
         std::string::npos);
-  CHECK_FALSE(parse_sysfs_bindings(R"({"instances": [{"uuid": "b0000000-0000-4000-8000-0000000000a1", "isolation": "vm"}]})"));
+  CHECK_FALSE(offload::parse_sysfs_bindings(R"({"instances": [{"uuid": "b0000000-0000-4000-8000-0000000000a1", "isolation": "vm"}]})"));
 }

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "bulkhead/backend/drift.hpp"
-#include "bulkhead/backend/resctrl.hpp"
+#include "bulkhead/backend/resctrl/backend.hpp"
 #include "bulkhead/backend/task_id.hpp"
 #include "cgroup_fixture_support.hpp"
 #include "resctrl_kernel_model.hpp"
@@ -20,7 +20,7 @@ struct fixture {
   fs::path top;   // the copied fixture
   fs::path root;  // its sys/fs/resctrl
   test::resctrl_kernel_model* model = nullptr;
-  std::unique_ptr<resctrl_backend> b;
+  std::unique_ptr<resctrl::backend> b;
 };
 
 // With `model`, writes go through the kernel model; else straight to files.
@@ -28,18 +28,18 @@ std::unique_ptr<fixture> open_fixture(std::string_view name, bool model) {
   auto f = std::make_unique<fixture>();
   f->top = test::copy_fixture(f->tmp.path(), name);
   test::age_files(f->top);
-  auto opts = resctrl_options_from_mounts(test::slurp(f->top / "mounts"), f->top.string());
+  auto opts = resctrl::options::parse(test::slurp(f->top / "mounts"), f->top.string());
   REQUIRE(opts);
   f->root = opts->root;
-  auto files = open_resctrl_fs(opts->root);
+  auto files = resctrl::fs::open(opts->root);
   REQUIRE(files);
-  std::unique_ptr<resctrl_fs> used = std::move(*files);
+  std::unique_ptr<resctrl::fs> used = std::move(*files);
   if (model) {
     auto m = std::make_unique<test::resctrl_kernel_model>(f->root, std::move(used), opts->mba_mbps);
     f->model = m.get();
     used = std::move(m);
   }
-  auto b = resctrl_backend::open(*opts, std::move(used));
+  auto b = resctrl::backend::open(*opts, std::move(used));
   if (!b) FAIL(b.error().describe());
   f->b = std::move(*b);
   return f;
@@ -48,7 +48,7 @@ std::unique_ptr<fixture> open_fixture(std::string_view name, bool model) {
 instance_info task(std::string name) {
   instance_info i;
   i.name = std::move(name);
-  i.id.id = task_uuid(i.name);
+  i.id.uuid = task_uuid(i.name);
   return i;
 }
 
@@ -105,7 +105,7 @@ TEST_CASE("info/, groups, schemata and monitoring are read") {
   std::vector<std::string> names;
   for (const auto& i : *found) names.push_back(i.name);
   CHECK(names == std::vector<std::string>{"batch", "lse-db", "web"});  // not info/ nor mon_data/
-  CHECK((*found)[2].id.id == task_uuid("web"));
+  CHECK((*found)[2].id.uuid == task_uuid("web"));
   CHECK((*found)[2].state == instance_state::running);
   CHECK((*found)[0].state == instance_state::nostate);
 
@@ -386,7 +386,7 @@ TEST_CASE("planted links out of the root are refused through the backend") {
   test::temp_dir tmp;
   const auto top = test::copy_fixture(tmp.path(), "resctrl-links");
   const auto outside = test::snapshot(top / "outside");
-  auto b = resctrl_backend::open(resctrl_options{(top / "sys/fs/resctrl").string(), false});
+  auto b = resctrl::backend::open(resctrl::options{(top / "sys/fs/resctrl").string(), false});
   REQUIRE(b);
   auto found = (*b)->discover();
   REQUIRE(found);
@@ -409,15 +409,15 @@ TEST_CASE("planted links out of the root are refused through the backend") {
 }
 
 TEST_CASE("options from the mount table; a root that is not resctrl") {
-  auto o = resctrl_options_from_mounts("resctrl /sys/fs/resctrl resctrl rw,relatime,cdp,mba_MBps 0 0\n", "/x/");
+  auto o = resctrl::options::parse("resctrl /sys/fs/resctrl resctrl rw,relatime,cdp,mba_MBps 0 0\n", "/x/");
   REQUIRE(o);
   CHECK(o->root == "/x/sys/fs/resctrl");
   CHECK(o->mba_mbps);
-  auto none = resctrl_options_from_mounts("proc /proc proc rw 0 0\n");
+  auto none = resctrl::options::parse("proc /proc proc rw 0 0\n");
   REQUIRE_FALSE(none);
   CHECK(none.error().code() == errc::not_found);
   test::temp_dir t;
-  auto b = resctrl_backend::open(resctrl_options{t.str(), false});
+  auto b = resctrl::backend::open(resctrl::options{t.str(), false});
   REQUIRE_FALSE(b);
   CHECK(b.error().code() == errc::not_found);
   CHECK(b.error().message().find("not a resctrl mount") != std::string::npos);

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "bulkhead/detail/rooted_fs.hpp"
+#include "bulkhead/backend/rooted_fs.hpp"
 #include "test_support.hpp"
 
 using namespace bulkhead;

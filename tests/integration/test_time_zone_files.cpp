@@ -15,6 +15,7 @@
 #include "test_support.hpp"
 
 using namespace bulkhead;
+using namespace bulkhead::colocation;
 using namespace std::chrono;
 
 namespace {
@@ -38,29 +39,29 @@ TEST_CASE("zones load from an injected zoneinfo root, never from outside it") {
   std::filesystem::create_symlink("../Europe/Berlin", root.path() / "Asia" / "Alias");  // stays inside: allowed
   std::filesystem::create_symlink(outside.path() / "Evil", root.path() / "Asia" / "Escape");
 
-  auto b = time_zone::load("Europe/Berlin", root.str());
+  auto b = colocation::time_zone::open("Europe/Berlin", root.str());
   REQUIRE_MESSAGE(b, (b ? "" : b.error().describe()));
   CHECK(b->name() == "Europe/Berlin");
   CHECK(b->offset_at(sys("2026-07-01T00:00:00Z")) == hours{2});
-  auto alias = time_zone::load("Asia/Alias", root.str());
+  auto alias = colocation::time_zone::open("Asia/Alias", root.str());
   REQUIRE(alias);
   CHECK(alias->offset_at(sys("2026-07-01T00:00:00Z")) == hours{2});
 
-  auto esc = time_zone::load("Asia/Escape", root.str());
+  auto esc = colocation::time_zone::open("Asia/Escape", root.str());
   REQUIRE_FALSE(esc);
   CHECK(esc.error().code() == errc::unsafe_path);
-  auto missing = time_zone::load("Europe/Atlantis", root.str());
+  auto missing = colocation::time_zone::open("Europe/Atlantis", root.str());
   REQUIRE_FALSE(missing);
   CHECK(missing.error().code() == errc::not_found);
   CHECK(has(missing.error().describe(), "loading time zone 'Europe/Atlantis'"));
-  auto dots = time_zone::load("../etc/passwd", root.str());
+  auto dots = colocation::time_zone::open("../etc/passwd", root.str());
   REQUIRE_FALSE(dots);
   CHECK(dots.error().code() == errc::invalid_argument);
-  auto noroot = time_zone::load("UTC", (root.path() / "nope").string());
+  auto noroot = colocation::time_zone::open("UTC", (root.path() / "nope").string());
   REQUIRE_FALSE(noroot);
   CHECK(has(noroot.error().describe(), "tzdata"));
   write(root.path() / "Bad", "not a tzif file at all, definitely not");
-  auto garbage = time_zone::load("Bad", root.str());
+  auto garbage = colocation::time_zone::open("Bad", root.str());
   REQUIRE_FALSE(garbage);
   CHECK(garbage.error().code() == errc::parse_error);
 }
@@ -68,7 +69,7 @@ TEST_CASE("zones load from an injected zoneinfo root, never from outside it") {
 TEST_CASE("the machine's tzdata: Europe/Berlin 2026 and Asia/Shanghai") {
   if (!std::filesystem::exists(std::string(default_zoneinfo_root) + "/Europe/Berlin"))
     test::skip("tzdata is not installed (apt-get install tzdata)");
-  auto berlin = time_zone::load("Europe/Berlin");
+  auto berlin = colocation::time_zone::open("Europe/Berlin");
   REQUIRE_MESSAGE(berlin, (berlin ? "" : berlin.error().describe()));
   const auto tr = berlin->transitions(sys("2026-01-01T00:00:00Z"), sys("2027-01-01T00:00:00Z"));
   REQUIRE(tr.size() == 2);
@@ -82,7 +83,7 @@ TEST_CASE("the machine's tzdata: Europe/Berlin 2026 and Asia/Shanghai") {
   CHECK(berlin->offset_at(sys("2100-03-28T00:59:59Z")) == hours{1});
   CHECK(berlin->offset_at(sys("2100-03-28T01:00:00Z")) == hours{2});
 
-  auto shanghai = time_zone::load("Asia/Shanghai");
+  auto shanghai = colocation::time_zone::open("Asia/Shanghai");
   REQUIRE(shanghai);
   CHECK(shanghai->offset_at(sys("2026-11-11T00:00:00Z")) == hours{8});
   CHECK(shanghai->transitions(sys("2000-01-01T00:00:00Z"), sys("2030-01-01T00:00:00Z")).empty());
@@ -90,14 +91,14 @@ TEST_CASE("the machine's tzdata: Europe/Berlin 2026 and Asia/Shanghai") {
   // The festival's first hour, daily in Shanghai, and Berlin's DST days.
   peak_calendar cal;
   REQUIRE(cal.add_daily("festival", std::make_shared<const time_zone>(std::move(*shanghai)), "00:00", "01:00",
-                        rational::whole(0)));
+                        ledger::rational::whole(0)));
   auto o = cal.active_at(at("2026-11-11T00:30:00+08:00"));
   REQUIRE(o);
   CHECK(o->start == at("2026-11-10T16:00:00Z"));
   CHECK(o->end == at("2026-11-10T17:00:00Z"));
   peak_calendar eu;
   REQUIRE(eu.add_daily("early", std::make_shared<const time_zone>(std::move(*berlin)), "02:00", "04:00",
-                       rational::whole(0)));
+                       ledger::rational::whole(0)));
   const auto occ = eu.occurrences(at("2026-03-29T00:00:00Z"), at("2026-03-29T12:00:00Z"));
   REQUIRE(occ.size() == 1);
   CHECK(occ[0].start == at("2026-03-29T01:00:00Z"));
@@ -118,7 +119,7 @@ TEST_CASE("the machine's tzdata: Europe/Berlin 2026 and Asia/Shanghai") {
     std::string head(4, '\0');
     f.read(head.data(), 4);
     if (head != "TZif") continue;
-    auto z = time_zone::load(rel);
+    auto z = colocation::time_zone::open(rel);
     CHECK_MESSAGE(z, rel << ": " << (z ? "" : z.error().describe()));
     if (z) (void)z->offset_at(sys("2026-06-01T00:00:00Z"));
     ++parsed;

@@ -88,7 +88,7 @@ class lifecycle_log {
     std::map<std::uint64_t, const accounting::incarnation_totals*> by_run;
     const auto incs = totals.by_incarnation();
     for (const auto& i : incs)
-      if (i.instance == *id) by_run[i.run.value] = &i;
+      if (i.uuid == *id) by_run[i.incarnation.value] = &i;
     CHECK(by_run.size() == recs_.size());
     const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
     REQUIRE(cpus > 0);
@@ -110,11 +110,11 @@ class lifecycle_log {
       const nanoseconds head = r.bh_first_at - r.first_started;
       const nanoseconds tail = r.last.at - r.bh_last_started;
       const auto bound = static_cast<u128>(cpus) * static_cast<u128>((head + tail).count());
-      MESSAGE("incarnation " << r.run << ": libvirt's cpu_time grew " << accounting::to_decimal(indep)
-                             << " ns between the test's reads; bulkhead accounted " << accounting::to_decimal(t.cpu_time_ns)
+      MESSAGE("incarnation " << r.run << ": libvirt's cpu_time grew " << to_decimal(indep)
+                             << " ns between the test's reads; bulkhead accounted " << to_decimal(t.cpu_time_ns)
                              << " ns (" << t.deltas << " deltas over all its counters); difference "
-                             << accounting::to_decimal(indep >= t.cpu_time_ns ? indep - t.cpu_time_ns : 0)
-                             << " ns, bound " << accounting::to_decimal(bound) << " ns (brackets " << head.count() / 1000
+                             << to_decimal(indep >= t.cpu_time_ns ? indep - t.cpu_time_ns : 0)
+                             << " ns, bound " << to_decimal(bound) << " ns (brackets " << head.count() / 1000
                              << " + " << tail.count() / 1000 << " us, sampling every "
                              << interval_.count() / 1'000'000 << " ms, " << cpus << " host CPUs)");
       CHECK(t.cpu_time_ns <= indep);          // never more than libvirt counted
@@ -124,9 +124,9 @@ class lifecycle_log {
       bound_sum += bound;
       if (r.first.vcpu_time && r.last.vcpu_time) vcpu_indep += *r.last.vcpu_time - *r.first.vcpu_time;
     }
-    MESSAGE("all incarnations: libvirt " << accounting::to_decimal(indep_sum) << " ns, bulkhead "
-                                         << accounting::to_decimal(acc_sum) << " ns, bound on the difference "
-                                         << accounting::to_decimal(bound_sum) << " ns");
+    MESSAGE("all incarnations: libvirt " << to_decimal(indep_sum) << " ns, bulkhead "
+                                         << to_decimal(acc_sum) << " ns, bound on the difference "
+                                         << to_decimal(bound_sum) << " ns");
     // The per-vCPU counter the same way, summed over incarnations (by_counter
     // sums a counter over an instance's incarnations).
     const auto counters = totals.by_counter(*id);
@@ -137,8 +137,8 @@ class lifecycle_log {
     // bracket may hold one more tick than its length: one per end.
     const auto tick = static_cast<u128>(nanos_per_second / static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK)));
     const u128 vbound = bound_sum + 2 * tick * recs_.size();
-    MESSAGE("vCPU 0: libvirt " << accounting::to_decimal(vi) << " ns, bulkhead " << accounting::to_decimal(v->second)
-                               << " ns, bound on the difference " << accounting::to_decimal(vbound) << " ns");
+    MESSAGE("vCPU 0: libvirt " << to_decimal(vi) << " ns, bulkhead " << to_decimal(v->second)
+                               << " ns, bound on the difference " << to_decimal(vbound) << " ns");
     CHECK(v->second <= vi);
     CHECK(vi - v->second <= vbound);
   }

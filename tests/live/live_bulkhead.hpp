@@ -1,5 +1,5 @@
 // bulkhead's side of the live tests (docs/live-tests.md): a read-write
-// libvirt_backend on the harness's URI, the instance bulkhead discovers for a
+// libvirt::backend on the harness's URI, the instance bulkhead discovers for a
 // test guest, a meter of one counter of one guest, and an agent (backend ->
 // accountant -> journal) that samples the whole host the way a hosting agent
 // does. Everything that talks to libvirt throws live::error on failure.
@@ -20,30 +20,30 @@
 #include "bulkhead/accounting/counters.hpp"
 #include "bulkhead/accounting/journal.hpp"
 #include "bulkhead/accounting/meter.hpp"
-#include "bulkhead/backend/libvirt.hpp"
+#include "bulkhead/backend/libvirt/backend.hpp"
 #include "live_guest.hpp"
 
 namespace bulkhead::test::live {
 
-// A libvirt_backend on env.uri; read-write by default (apply() needs it).
-[[nodiscard]] inline std::unique_ptr<libvirt_backend> bulkhead_backend(const environment& env, bool read_only = false) {
-  auto b = libvirt_backend::connect({.uri = env.uri, .read_only = read_only});
+// A libvirt::backend on env.uri; read-write by default (apply() needs it).
+[[nodiscard]] inline std::unique_ptr<libvirt::backend> bulkhead_backend(const environment& env, bool read_only = false) {
+  auto b = libvirt::backend::connect({.uri = env.uri, .read_only = read_only});
   if (!b) throw error("bulkhead cannot connect: " + b.error().describe());
   return std::move(*b);
 }
 
 // The instance bulkhead discovers for `g` (matched by UUID).
-[[nodiscard]] inline instance_info find_instance(libvirt_backend& be, const guest& g) {
+[[nodiscard]] inline instance_info find_instance(libvirt::backend& be, const guest& g) {
   auto found = be.discover();
   if (!found) throw error("discover(): " + found.error().describe());
   const std::string want = g.uuid();
   for (auto& i : *found)
-    if (i.id.id.to_string() == want) return std::move(i);
+    if (i.id.uuid.to_string() == want) return std::move(i);
   throw error("discover() does not list guest " + g.name() + " (" + want + ")");
 }
 
 // bulkhead's reading of one instance; throws with bulkhead's error.
-[[nodiscard]] inline instance_reading read_instance(libvirt_backend& be, const instance_info& i) {
+[[nodiscard]] inline instance_reading read_instance(libvirt::backend& be, const instance_info& i) {
   auto r = be.read(i);
   if (!r) throw error("read(" + i.name + "): " + r.error().describe());
   return std::move(*r);
@@ -80,15 +80,15 @@ struct metered {
 }
 
 // bulkhead's meter (accounting::meter) of one counter of one guest
-// incarnation, fed by libvirt_backend::read(). The first sample is the
+// incarnation, fed by libvirt::backend::read(). The first sample is the
 // meter's baseline (rule 1); every later one accounts the growth since the
 // previous one.
 class counter_meter {
  public:
-  counter_meter(libvirt_backend& be, instance_info inst, std::string counter)
+  counter_meter(libvirt::backend& be, instance_info inst, std::string counter)
       : be_(be), inst_(std::move(inst)), counter_(std::move(counter)) {
-    if (!inst_.id.run) throw error("counter_meter: " + inst_.name + " is not running");
-    auto h = meter_.series({be_.source(), inst_.id.id, *inst_.id.run, counter_, 64, accounting::series_kind::usage});
+    if (!inst_.id.incarnation) throw error("counter_meter: " + inst_.name + " is not running");
+    auto h = meter_.series({be_.source(), inst_.id.uuid, *inst_.id.incarnation, counter_, 64, accounting::series_kind::usage});
     if (!h) throw error("meter series: " + h.error().describe());
     h_ = *h;
   }
@@ -133,7 +133,7 @@ class counter_meter {
   [[nodiscard]] const accounting::meter& meter() const { return meter_; }
 
  private:
-  libvirt_backend& be_;
+  libvirt::backend& be_;
   instance_info inst_;
   std::string counter_;
   accounting::meter meter_;
@@ -147,7 +147,7 @@ class counter_meter {
   return static_cast<std::uint64_t>(m.amount * nanos_per_second / static_cast<u128>(m.covered.count()));
 }
 
-// A hosting agent's sampling loop, in pieces: libvirt_backend::read_all() ->
+// A hosting agent's sampling loop, in pieces: libvirt::backend::read_all() ->
 // accountant::ingest() -> journal. When read_all() fails as a whole (libvirtd
 // is gone), every instance seen in the last good reading gets a failed read
 // (accountant::read_failed), so the gap is recorded and the next good sample
@@ -169,8 +169,8 @@ class agent {
     auto j = accounting::journal::open(journal_dir, jo);
     if (!j) throw error("journal::open(" + journal_dir + "): " + j.error().describe());
     journal_ = std::move(*j);
-    auto a = accounting::accountant::create(*journal_, {.width = {}, .allocation = true, .source_suffix = "@" + boot_id()});
-    if (!a) throw error("accountant::create: " + a.error().describe());
+    auto a = accounting::accountant::make(journal_, {.width = {}, .allocation = true, .source_suffix = "@" + boot_id()});
+    if (!a) throw error("accountant::make: " + a.error().describe());
     acc_.emplace(std::move(*a));
     be_ = bulkhead_backend(env_, true);
   }
@@ -193,14 +193,14 @@ class agent {
     s.ok = true;
     known_.clear();
     for (const auto& i : r->instances) {
-      known_.insert(i.info.id.id);
-      if (i.info.id.id.to_string() != watch) continue;
+      known_.insert(i.info.id.uuid);
+      if (i.info.id.uuid.to_string() != watch) continue;
       s.read_at = i.usage.read_at;
-      s.run = i.info.id.run;
+      s.run = i.info.id.incarnation;
       if (i.usage.cpu_time) s.cpu_ns = static_cast<std::uint64_t>(i.usage.cpu_time->count());
     }
     for (const auto& f : r->failures)
-      if (f.id) known_.insert(*f.id);
+      if (f.uuid) known_.insert(*f.uuid);
     auto rep = acc_->ingest(*r);
     if (!rep) throw error("accountant::ingest: " + rep.error().describe());
     s.report = *rep;
@@ -216,7 +216,7 @@ class agent {
     if (auto f = journal_->flush(); !f) throw error("journal flush: " + f.error().describe());
   }
 
-  [[nodiscard]] libvirt_backend& backend() { return *be_; }
+  [[nodiscard]] libvirt::backend& backend() { return *be_; }
   [[nodiscard]] accounting::journal& journal() { return *journal_; }
   [[nodiscard]] std::uint64_t rejected() const { return rejected_; }
   [[nodiscard]] std::uint64_t duplicates() const { return duplicates_; }
@@ -225,9 +225,9 @@ class agent {
 
  private:
   const environment& env_;
-  std::unique_ptr<accounting::journal> journal_;
+  std::shared_ptr<accounting::journal> journal_;
   std::optional<accounting::accountant> acc_;
-  std::unique_ptr<libvirt_backend> be_;
+  std::unique_ptr<libvirt::backend> be_;
   std::set<uuid> known_;
   accounting::ticket last_{};
   std::uint64_t rejected_ = 0, duplicates_ = 0, good_ = 0, failed_ = 0;

@@ -101,7 +101,7 @@ std::string xml_escape(std::string_view s) {
 // A call on a connection whose libvirtd died raises SIGPIPE in the calling
 // thread (libvirt leaves SIGPIPE to the application). The test's own
 // connections hold it blocked while they close or clean up, and take off one
-// they raised, as bulkhead's backend does for its calls (lv::sigpipe_guard).
+// they raised, as bulkhead's backend does for its calls (libvirt::detail::sigpipe_guard).
 class quiet_sigpipe {
  public:
   quiet_sigpipe() noexcept {

@@ -234,7 +234,7 @@ TEST_CASE("bulkhead-agent on real guests: accounted CPU equals libvirt's counter
   REQUIRE(view);
   std::map<std::string, std::int64_t> journaled;
   for (const auto& i : view->totals.by_incarnation())
-    if (i.labels.name == burn.name()) journaled[std::to_string(i.run.value)] = static_cast<std::int64_t>(i.totals.cpu_time_ns);
+    if (i.labels.name == burn.name()) journaled[std::to_string(i.incarnation.value)] = static_cast<std::int64_t>(i.totals.cpu_time_ns);
   REQUIRE(journaled.count(inc1));
   REQUIRE(journaled.count(inc2));
   const auto j1 = journaled[inc1], j2 = journaled[inc2];

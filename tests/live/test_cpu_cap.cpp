@@ -1,11 +1,11 @@
 // Live test 1 (issue 7): CPU enforcement through bulkhead on a real guest.
 //
-// A guest burns its one vCPU. bulkhead (libvirt_backend::apply on a
+// A guest burns its one vCPU. bulkhead (libvirt::backend::apply on a
 // read-write qemu:///system connection) sets a CFS cap of 25% of a core
 // (cpu.period 100000 us, cpu.quota 25000 us per vCPU: libvirt <cputune>
 // <period>/<quota>, Documentation/scheduler/sched-bwc.rst); bulkhead's own
 // meter of the vCPU's time (counter vcpu/0/time_ns, read with
-// libvirt_backend::read) over at least 5 s must read 25% +/- 3 points. The cap
+// libvirt::backend::read) over at least 5 s must read 25% +/- 3 points. The cap
 // is raised live to 50% (50 +/- 3), then removed (quota unlimited): above 80%.
 //
 // The host may be busy (2 cores shared with builds while developing; in CI

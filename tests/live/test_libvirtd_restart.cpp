@@ -1,7 +1,7 @@
 // Live test 3 (issue 7, assertions revised in issue 12): libvirtd dies and
 // comes back while bulkhead samples.
 //
-// A hosting agent's loop (libvirt_backend::read_all -> accountant::ingest ->
+// A hosting agent's loop (libvirt::backend::read_all -> accountant::ingest ->
 // journal) samples the host every 200 ms while a guest runs. libvirtd is
 // killed (SIGKILL: no goodbye to its clients) and started again the way
 // tests/live/harness.sh starts it (`libvirtd -d`). The guest's QEMU process
@@ -331,7 +331,7 @@ TEST_CASE("bulkhead reconnects after libvirtd is killed and restarted, records t
   const auto uid = *uuid::parse(id);
   std::vector<accounting::gap_record> gaps;
   for (const auto& gr : view->totals.gaps())
-    if (gr.instance == uid) gaps.push_back(gr);
+    if (gr.uuid == uid) gaps.push_back(gr);
   REQUIRE(gaps.size() == 1);
   const auto& gap = gaps.front();
   MESSAGE("figures: gap " << ms_between(gap.start, gap.end) << " ms, " << gap.failures
@@ -345,7 +345,7 @@ TEST_CASE("bulkhead reconnects after libvirtd is killed and restarted, records t
   // The first delta after the gap covered it, in every series of the guest.
   std::size_t series = 0;
   for (const auto& si : view->totals.series()) {
-    if (si.key.instance != uid) continue;
+    if (si.key.uuid != uid) continue;
     CAPTURE(si.key.counter);
     CHECK(si.gaps_covered == 1);
     ++series;

@@ -1,7 +1,7 @@
 // Live test 2 (issue 7): bulkhead's accounting of a real guest across the
 // events that break other meters.
 //
-// A hosting agent's loop (libvirt_backend::read_all -> accountant::ingest ->
+// A hosting agent's loop (libvirt::backend::read_all -> accountant::ingest ->
 // journal, every 500 ms) watches a guest that boots, reboots itself from
 // inside (`reboot -f`: the same QEMU process, its counters go on), is
 // destroyed and started again (a new QEMU process: a new incarnation whose

@@ -1,7 +1,7 @@
 // Live test 4 (issue 7): a memtune hard limit and a per-disk write cap set by
 // bulkhead on a running guest.
 //
-// - bulkhead (libvirt_backend::apply, read-write qemu:///system) sets
+// - bulkhead (libvirt::backend::apply, read-write qemu:///system) sets
 //   memory.hard_limit (libvirt <memtune><hard_limit>) and the vda disk's
 //   write_bytes_sec (libvirt <iotune>, QEMU's block throttling). Both are read
 //   back from the running domain through libvirt's own calls

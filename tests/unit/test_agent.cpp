@@ -51,25 +51,25 @@ TEST_CASE("reconnect_delay doubles from the minimum and never passes the interva
 }
 
 TEST_CASE("the writer names counter families per format and keeps one family per name") {
-  metrics_export::writer w;
-  w.add("x_bytes", metrics_export::kind::counter, "bytes", "Bytes.", metrics_export::label("a", "1"), "5");
-  w.add("x_up", metrics_export::kind::gauge, "", "Up.", "", "1");
-  w.add("x_bytes", metrics_export::kind::counter, "bytes", "Bytes.", metrics_export::label("a", "2"), "7");
-  const auto om = w.text(metrics_export::format::openmetrics);
+  metrics::writer w;
+  w.add("x_bytes", metrics::kind::counter, "bytes", "Bytes.", metrics::label("a", "1"), "5");
+  w.add("x_up", metrics::kind::gauge, "", "Up.", "", "1");
+  w.add("x_bytes", metrics::kind::counter, "bytes", "Bytes.", metrics::label("a", "2"), "7");
+  const auto om = w.text(metrics::format::openmetrics);
   CHECK(om ==
         "# TYPE x_bytes counter\n# UNIT x_bytes bytes\n# HELP x_bytes Bytes.\nx_bytes_total{a=\"1\"} 5\n"
         "x_bytes_total{a=\"2\"} 7\n# TYPE x_up gauge\n# HELP x_up Up.\nx_up 1\n# EOF\n");
-  const auto prom = w.text(metrics_export::format::prometheus);
+  const auto prom = w.text(metrics::format::prometheus);
   CHECK(prom ==
         "# HELP x_bytes_total Bytes.\n# TYPE x_bytes_total counter\nx_bytes_total{a=\"1\"} 5\n"
         "x_bytes_total{a=\"2\"} 7\n# HELP x_up Up.\n# TYPE x_up gauge\nx_up 1\n");
-  CHECK(w.text(metrics_export::format::openmetrics, false).find("# EOF") == std::string::npos);
-  CHECK(metrics_export::label("n", "a\"b\\c\nd\xff") == "n=\"a\\\"b\\\\c\\nd\xef\xbf\xbd\"");
+  CHECK(w.text(metrics::format::openmetrics, false).find("# EOF") == std::string::npos);
+  CHECK(metrics::label("n", "a\"b\\c\nd\xff") == "n=\"a\\\"b\\\\c\\nd\xef\xbf\xbd\"");
 }
 
 TEST_CASE("accounted totals are integers in full, per instance and per tenant") {
   accounting::instance_totals a;
-  a.instance = vm1;
+  a.uuid = vm1;
   a.labels = {"web \"1\"", std::string("acme"), qos_class::LS};
   a.incarnations = 2;
   a.totals.cpu_time_ns = 9'007'199'254'740'993ull;  // 2^53 + 1: a float64 would round it
@@ -83,14 +83,14 @@ TEST_CASE("accounted totals are integers in full, per instance and per tenant") 
   a.totals.resets = 7;
   a.totals.wraps = 8;
   accounting::instance_totals b;
-  b.instance = vm2;
+  b.uuid = vm2;
   accounting::tenant_totals t1{std::string("acme"), a.totals};
   accounting::tenant_totals t2{std::nullopt, b.totals};
   const accounting::instance_totals is[] = {a, b};
   const accounting::tenant_totals ts[] = {t1, t2};
-  metrics_export::writer w;
-  metrics_export::render(metrics_export::accounted{is, ts}, w);
-  const auto text = w.text(metrics_export::format::prometheus);
+  metrics::writer w;
+  metrics::render(metrics::accounted{is, ts}, w);
+  const auto text = w.text(metrics::format::prometheus);
   const std::string l = "{uuid=\"11111111-1111-1111-1111-111111111111\",name=\"web \\\"1\\\"\",tenant=\"acme\",qos_class=\"LS\"}";
   CHECK(sample(text, "bulkhead_accounted_cpu_nanoseconds_total" + l) == "9007199254740993");
   CHECK(sample(text, "bulkhead_accounted_disk_read_bytes_total" + l) == "1");
@@ -110,7 +110,7 @@ TEST_CASE("accounted totals are integers in full, per instance and per tenant") 
   CHECK(sample(text, "bulkhead_tenant_accounted_memory_byte_nanoseconds_total{tenant=\"acme\"}") ==
         "1267650600228229401496703205376");
   // OpenMetrics: the unit is declared and ends the family name.
-  const auto om = w.text(metrics_export::format::openmetrics);
+  const auto om = w.text(metrics::format::openmetrics);
   CHECK(om.find("# TYPE bulkhead_accounted_cpu_nanoseconds counter\n# UNIT bulkhead_accounted_cpu_nanoseconds nanoseconds\n") !=
         std::string::npos);
   CHECK(om.find("# UNIT bulkhead_accounted_vcpu_nanoseconds vcpu_nanoseconds\n") != std::string::npos);
@@ -150,7 +150,7 @@ TEST_CASE("a snapshot renders its readings, its totals and the agent's state in 
   down.last_error = error(errc::not_found, "gone");
   s.sources = {up, down};
   accounting::instance_totals t;
-  t.instance = vm1;
+  t.uuid = vm1;
   t.labels.name = "web";
   t.totals.cpu_time_ns = 123;
   s.instances = {t};
@@ -165,7 +165,7 @@ TEST_CASE("a snapshot renders its readings, its totals and the agent's state in 
   s.stats.journal_reopens = 2;
   s.stats.checkpoints = 3;
   s.last_checkpoint = wall_time{} + 1'699'999'000s;
-  const auto text = agent::render_metrics(s, metrics_export::format::prometheus);
+  const auto text = agent::render_metrics(s, metrics::format::prometheus);
   CHECK(sample(text, "bulkhead_source_up{source=\"qemu:///system\",kind=\"libvirt\"}") == "1");
   CHECK(sample(text, "bulkhead_source_up{source=\"machine\",kind=\"cgroup\"}") == "0");
   const std::string il = "{uuid=\"11111111-1111-1111-1111-111111111111\",name=\"web\",tenant=\"\",qos_class=\"\",isolation=\"vm\",source=\"qemu:///system\"}";
@@ -200,7 +200,7 @@ TEST_CASE("a snapshot renders its readings, its totals and the agent's state in 
     pos = end;
   }
   CHECK(types > 20);
-  const auto om = agent::render_metrics(s, metrics_export::format::openmetrics);
+  const auto om = agent::render_metrics(s, metrics::format::openmetrics);
   CHECK(om.ends_with("# EOF\n"));
   CHECK(om.find("# EOF") == om.size() - 6);
 }

@@ -3,12 +3,13 @@
 // controller's steps (growth cap, dead band, floor, window).
 #include <doctest/doctest.h>
 
-#include "bulkhead/colocation/batch_capacity.hpp"
+#include "bulkhead/colocation/be_capacity.hpp"
 #include "bulkhead/colocation/clock.hpp"
 #include "bulkhead/colocation/json.hpp"
 #include "bulkhead/colocation/suppression.hpp"
 
 using namespace bulkhead;
+using namespace bulkhead::colocation;
 using namespace std::chrono;
 
 namespace {
@@ -59,9 +60,9 @@ node_load sample() {
 }  // namespace
 
 TEST_CASE("batch capacity, usage policy, hand-computed") {
-  const auto r = compute_batch_capacity(sample(), batch_config{});
+  const auto r = compute_be_capacity(sample(), be_config{});
   const auto& c = r.cpu;
-  CHECK(c.policy == batch_policy::usage);
+  CHECK(c.policy == be_policy::usage);
   CHECK(c.safety_margin == millicores{16000});  // 40000 x 40%
   CHECK(c.system_term == millicores{2000});     // max(used 1500, reserved 2000)
   // A 3000 + B 5000 + C max(4000, 1000) (LSE) + D 2000 (no sample: its request)
@@ -69,63 +70,63 @@ TEST_CASE("batch capacity, usage policy, hand-computed") {
   CHECK(c.hp_instances == 4);
   CHECK(c.hp_without_sample == 1);
   CHECK(c.lse_raised_to_request == 1);
-  CHECK(c.batch == millicores{8000});  // 40000 - 16000 - 2000 - 14000
+  CHECK(c.be == millicores{8000});  // 40000 - 16000 - 2000 - 14000
   CHECK(c.deficit == millicores{0});
   REQUIRE(c.top.size() == 4);
-  CHECK(c.top[0].id == id(2));  // 5000 counted
+  CHECK(c.top[0].uuid == id(2));  // 5000 counted
   CHECK(c.top[0].counted == millicores{5000});
 
   const auto& m = r.memory;
   CHECK(m.safety_margin == bytes{35 * GiB});
   CHECK(m.system_term == bytes{3 * GiB});
   CHECK(m.hp_term == bytes{34 * GiB});  // 10 + 12 + 8 + 4 (no LSE rule for memory)
-  CHECK(m.batch == bytes{28 * GiB});    // 100 - 35 - 3 - 34
+  CHECK(m.be == bytes{28 * GiB});    // 100 - 35 - 3 - 34
 }
 
 TEST_CASE("batch capacity, request and maxUsageRequest policies") {
-  batch_config cfg;
-  cfg.cpu_policy = batch_policy::request;
-  cfg.memory_policy = batch_policy::max_usage_request;
-  const auto r = compute_batch_capacity(sample(), cfg);
+  be_config cfg;
+  cfg.cpu_policy = be_policy::request;
+  cfg.memory_policy = be_policy::max_usage_request;
+  const auto r = compute_be_capacity(sample(), cfg);
   // request: capacity - margin - reserved - sum(request) = 40000 - 16000 - 2000 - 18000
   CHECK(r.cpu.system_term == millicores{2000});
   CHECK(r.cpu.hp_term == millicores{18000});
-  CHECK(r.cpu.batch == millicores{4000});
+  CHECK(r.cpu.be == millicores{4000});
   // maxUsageRequest memory: 20 + 12 + 8 + 4 = 44 GiB; 100 - 35 - 3 - 44
   CHECK(r.memory.hp_term == bytes{44 * GiB});
-  CHECK(r.memory.batch == bytes{18 * GiB});
+  CHECK(r.memory.be == bytes{18 * GiB});
 
-  cfg.cpu_policy = batch_policy::max_usage_request;
-  const auto m = compute_batch_capacity(sample(), cfg);
+  cfg.cpu_policy = be_policy::max_usage_request;
+  const auto m = compute_be_capacity(sample(), cfg);
   // max(8000,3000) + max(4000,5000) + max(4000,1000) + 2000 = 19000
   CHECK(m.cpu.hp_term == millicores{19000});
-  CHECK(m.cpu.batch == millicores{3000});
+  CHECK(m.cpu.be == millicores{3000});
 
   // request policy subtracts the reservation even when the system uses more.
   auto n = sample();
   n.system_cpu_used = millicores{5000};
-  cfg.cpu_policy = batch_policy::request;
-  CHECK(compute_batch_capacity(n, cfg).cpu.system_term == millicores{2000});
-  cfg.cpu_policy = batch_policy::usage;
-  CHECK(compute_batch_capacity(n, cfg).cpu.system_term == millicores{5000});
+  cfg.cpu_policy = be_policy::request;
+  CHECK(compute_be_capacity(n, cfg).cpu.system_term == millicores{2000});
+  cfg.cpu_policy = be_policy::usage;
+  CHECK(compute_be_capacity(n, cfg).cpu.system_term == millicores{5000});
 }
 
 TEST_CASE("batch capacity never goes below zero and says by how much it would") {
   auto n = sample();
   n.instances[0].cpu_used = millicores{30000};
-  const auto r = compute_batch_capacity(n, batch_config{});
-  CHECK(r.cpu.batch == millicores{0});
+  const auto r = compute_be_capacity(n, be_config{});
+  CHECK(r.cpu.be == millicores{0});
   // 40000 - 16000 - 2000 - (30000 + 5000 + 4000 + 2000) = -19000
   CHECK(r.cpu.deficit == millicores{19000});
-  batch_config strict;
+  be_config strict;
   strict.cpu_reclaim_threshold = percent{0};
-  CHECK(compute_batch_capacity(sample(), strict).cpu.batch == millicores{0});
+  CHECK(compute_be_capacity(sample(), strict).cpu.be == millicores{0});
   strict.cpu_reclaim_threshold = percent{101};
   CHECK(validate(strict).error().code() == errc::out_of_range);
 }
 
 TEST_CASE("batch capacity per NUMA cell") {
-  const auto r = compute_batch_capacity(sample(), batch_config{});
+  const auto r = compute_be_capacity(sample(), be_config{});
   REQUIRE(r.cpu_cells.size() == 2);
   const auto& c0 = r.cpu_cells[0];
   CHECK(c0.cell == 0u);
@@ -133,57 +134,57 @@ TEST_CASE("batch capacity per NUMA cell") {
   CHECK(c0.system_term == millicores{1000});  // max(ceil(1500/2), 2000/2)
   // A 3000 + C max(2000, 500) + D 1000
   CHECK(c0.hp_term == millicores{6000});
-  CHECK(c0.batch == millicores{5000});
+  CHECK(c0.be == millicores{5000});
   // B 5000 + C 2000 + D 1000
   CHECK(r.cpu_cells[1].hp_term == millicores{8000});
-  CHECK(r.cpu_cells[1].batch == millicores{3000});
+  CHECK(r.cpu_cells[1].be == millicores{3000});
   REQUIRE(r.memory_cells.size() == 2);
   // cell 0 memory: 50 - 17.5 - 1.5 - (10 + 4 + 2) GiB
-  CHECK(r.memory_cells[0].batch == bytes{15 * GiB});
+  CHECK(r.memory_cells[0].be == bytes{15 * GiB});
 }
 
 TEST_CASE("a peak window caps batch capacity at a fraction of the host") {
-  window_occurrence w{"festival", at("2026-11-11T00:00:00+08:00"), at("2026-11-11T01:00:00+08:00"), *rational::make(1, 10)};
-  auto r = compute_batch_capacity(sample(), batch_config{}, w);
+  window_occurrence w{"festival", at("2026-11-11T00:00:00+08:00"), at("2026-11-11T01:00:00+08:00"), *ledger::rational::make(1, 10)};
+  auto r = compute_be_capacity(sample(), be_config{}, w);
   CHECK(r.cpu.formula == millicores{8000});
   CHECK(r.cpu.window_cap == millicores{4000});
-  CHECK(r.cpu.batch == millicores{4000});
-  w.be_fraction = *rational::make(1, 4);
-  CHECK(compute_batch_capacity(sample(), batch_config{}, w).cpu.batch == millicores{8000});  // cap 10000 does not bind
-  w.be_fraction = rational::whole(0);
-  r = compute_batch_capacity(sample(), batch_config{}, w);
-  CHECK(r.cpu.batch == millicores{0});
-  CHECK(r.memory.batch == bytes{0});
-  CHECK(r.cpu_cells[0].batch == millicores{0});
+  CHECK(r.cpu.be == millicores{4000});
+  w.be_fraction = *ledger::rational::make(1, 4);
+  CHECK(compute_be_capacity(sample(), be_config{}, w).cpu.be == millicores{8000});  // cap 10000 does not bind
+  w.be_fraction = ledger::rational::whole(0);
+  r = compute_be_capacity(sample(), be_config{}, w);
+  CHECK(r.cpu.be == millicores{0});
+  CHECK(r.memory.be == bytes{0});
+  CHECK(r.cpu_cells[0].be == millicores{0});
 }
 
 TEST_CASE("why did batch capacity drop: answered term by term") {
-  const auto before = compute_batch_capacity(sample(), batch_config{});
+  const auto before = compute_be_capacity(sample(), be_config{});
   auto n = sample();
   n.instances[1].cpu_used = millicores{9000};  // B got busier
-  const auto after = compute_batch_capacity(n, batch_config{});
-  CHECK(after.cpu.batch == millicores{4000});
+  const auto after = compute_be_capacity(n, be_config{});
+  CHECK(after.cpu.be == millicores{4000});
   const auto ch = explain_change(before.cpu, after.cpu);
   CHECK(ch.before == millicores{8000});
   CHECK(ch.after == millicores{4000});
   CHECK(ch.main_cause == "hp_term");
   REQUIRE(ch.grew.size() == 1);
-  CHECK(ch.grew[0].id == id(2));
+  CHECK(ch.grew[0].uuid == id(2));
   CHECK(ch.grew[0].before == millicores{5000});
   CHECK(ch.grew[0].after == millicores{9000});
 
   auto smaller = sample();
   smaller.cpu_capacity = millicores{30000};
-  const auto cap = explain_change(before.cpu, compute_batch_capacity(smaller, batch_config{}).cpu);
+  const auto cap = explain_change(before.cpu, compute_be_capacity(smaller, be_config{}).cpu);
   CHECK(cap.after == millicores{2000});  // 30000 - 12000 - 2000 - 14000
   CHECK(cap.main_cause == "capacity");
 
   auto sys = sample();
   sys.system_cpu_used = millicores{7000};
-  CHECK(explain_change(before.cpu, compute_batch_capacity(sys, batch_config{}).cpu).main_cause == "system_term");
+  CHECK(explain_change(before.cpu, compute_be_capacity(sys, be_config{}).cpu).main_cause == "system_term");
 
-  window_occurrence w{"festival", at("2026-11-11T00:00:00+08:00"), at("2026-11-11T01:00:00+08:00"), rational::whole(0)};
-  const auto win = explain_change(before.cpu, compute_batch_capacity(sample(), batch_config{}, w).cpu);
+  window_occurrence w{"festival", at("2026-11-11T00:00:00+08:00"), at("2026-11-11T01:00:00+08:00"), ledger::rational::whole(0)};
+  const auto win = explain_change(before.cpu, compute_be_capacity(sample(), be_config{}, w).cpu);
   CHECK(win.main_cause == "window_cap");
   CHECK(explain_change(before.cpu, before.cpu).main_cause.empty());
 
@@ -262,7 +263,7 @@ TEST_CASE("suppression: first step, growth cap, dead band, immediate shrink, flo
 
 TEST_CASE("suppression: a peak window takes BE to its cap at once and BE returns after it") {
   peak_calendar cal;
-  REQUIRE(cal.add_absolute("festival", "2026-11-11T00:00:00+08:00", "2026-11-11T01:00:00+08:00", rational::whole(0)));
+  REQUIRE(cal.add_absolute("festival", "2026-11-11T00:00:00+08:00", "2026-11-11T01:00:00+08:00", ledger::rational::whole(0)));
   manual_clock clock(at("2026-11-10T23:59:58+08:00"));
   auto c = *suppression_controller::make(suppression_config{}, clock, &cal, millicores{20000});
   auto d = c.step(input(10000));
@@ -285,7 +286,7 @@ TEST_CASE("suppression: a peak window takes BE to its cap at once and BE returns
 
   // A fraction caps without freezing; small moves down to the cap are never skipped.
   peak_calendar quarter;
-  REQUIRE(quarter.add_absolute("q", "2026-11-11T00:00:00+08:00", "2026-11-11T01:00:00+08:00", *rational::make(1, 4)));
+  REQUIRE(quarter.add_absolute("q", "2026-11-11T00:00:00+08:00", "2026-11-11T01:00:00+08:00", *ledger::rational::make(1, 4)));
   clock.set(at("2026-11-10T23:00:00+08:00"));
   auto q = *suppression_controller::make(suppression_config{}, clock, &quarter, millicores{16100});
   clock.set(at("2026-11-11T00:10:00+08:00"));

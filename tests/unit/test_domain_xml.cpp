@@ -1,7 +1,7 @@
 // The XML reader and libvirt domain/capabilities parsing, without libvirt.
 #include <doctest/doctest.h>
 
-#include "bulkhead/backend/libvirt_xml.hpp"
+#include "bulkhead/backend/libvirt/domain_xml.hpp"
 #include "bulkhead/detail/xml.hpp"
 
 using namespace bulkhead;
@@ -108,11 +108,11 @@ const char* full_domain = R"(<domain type='kvm' id='7'>
 }  // namespace
 
 TEST_CASE("domain XML: every quota element, in base units") {
-  auto r = parse_domain_xml(full_domain);
+  auto r = libvirt::parse_domain_xml(full_domain);
   REQUIRE(r);
   const auto& d = *r;
   CHECK(d.name == "web & db");
-  CHECK(d.id.to_string() == "c0000000-0000-4000-8000-000000000001");
+  CHECK(d.uuid.to_string() == "c0000000-0000-4000-8000-000000000001");
   CHECK(d.libvirt_id == 7);
   CHECK(d.domain_type == "kvm");
   CHECK(d.tenant == "acme");
@@ -169,7 +169,7 @@ TEST_CASE("domain XML: every quota element, in base units") {
 }
 
 TEST_CASE("domain XML: minimal domain; absent limits are unlimited") {
-  auto r = parse_domain_xml(
+  auto r = libvirt::parse_domain_xml(
       "<domain type='test'><name>m</name><uuid>00000000-0000-0000-0000-000000000001</uuid>"
       "<memory>1048576</memory><vcpu>1</vcpu></domain>");
   REQUIRE(r);
@@ -195,17 +195,17 @@ TEST_CASE("domain XML: metadata from Nova, precedence, bad class") {
       "<x:instance xmlns:x='urn:bulkhead:instance:1'><x:tenant>t1</x:tenant><x:qos_class>bogus</x:qos_class>"
       "</x:instance>";
   const std::string foreign = "<x:instance xmlns:x='urn:somebody-else'><x:tenant>no</x:tenant></x:instance>";
-  auto a = parse_domain_xml(head + nova + "</metadata></domain>");
+  auto a = libvirt::parse_domain_xml(head + nova + "</metadata></domain>");
   REQUIRE(a);
   CHECK(a->tenant == "p-uuid");
   CHECK(a->tenant_source == "nova");
-  auto b = parse_domain_xml(head + nova + ours + "</metadata></domain>");
+  auto b = libvirt::parse_domain_xml(head + nova + ours + "</metadata></domain>");
   REQUIRE(b);
   CHECK(b->tenant == "t1");
   CHECK_FALSE(b->qos.has_value());
   REQUIRE(b->warnings.size() == 1);
   CHECK(b->warnings[0].find("'bogus'") != std::string::npos);
-  auto c = parse_domain_xml(head + foreign + "</metadata></domain>");
+  auto c = libvirt::parse_domain_xml(head + foreign + "</metadata></domain>");
   REQUIRE(c);
   CHECK_FALSE(c->tenant.has_value());
 }
@@ -232,20 +232,20 @@ TEST_CASE("domain XML: bad values are errors naming the domain and element") {
        "overflows"},
   };
   for (const auto& c : cases) {
-    auto r = parse_domain_xml(with(c.body));
+    auto r = libvirt::parse_domain_xml(with(c.body));
     INFO(c.body);
     REQUIRE_FALSE(r);
     INFO(r.error().describe());
     CHECK(r.error().describe().find("domain 'bad one'") != std::string::npos);
     CHECK(r.error().describe().find(c.expect) != std::string::npos);
   }
-  CHECK_FALSE(parse_domain_xml("<network/>"));
-  CHECK_FALSE(parse_domain_xml("<domain><name>x</name><uuid>nope</uuid></domain>"));
-  CHECK_FALSE(parse_domain_xml("<domain><uuid>00000000-0000-0000-0000-000000000001</uuid></domain>"));
+  CHECK_FALSE(libvirt::parse_domain_xml("<network/>"));
+  CHECK_FALSE(libvirt::parse_domain_xml("<domain><name>x</name><uuid>nope</uuid></domain>"));
+  CHECK_FALSE(libvirt::parse_domain_xml("<domain><uuid>00000000-0000-0000-0000-000000000001</uuid></domain>"));
 }
 
 TEST_CASE("capabilities: NUMA cells with CPU ids and memory") {
-  auto cells = parse_capabilities_cells(
+  auto cells = libvirt::parse_capabilities_cells(
       "<capabilities><host><topology><cells num='2'>"
       "<cell id='1'><memory unit='KiB'>4194304</memory><cpus num='2'><cpu id='2'/><cpu id='3'/></cpus></cell>"
       "<cell id='0'><memory unit='KiB'>2097152</memory><cpus num='2'><cpu id='0'/><cpu id='1'/></cpus></cell>"
@@ -255,16 +255,16 @@ TEST_CASE("capabilities: NUMA cells with CPU ids and memory") {
   CHECK((*cells)[0].id == 0);
   CHECK((*cells)[0].cpus.to_string() == "0-1");
   CHECK((*cells)[1].memory == bytes{4ull << 30});
-  CHECK(parse_capabilities_cells("<capabilities><host/></capabilities>")->empty());
-  CHECK_FALSE(parse_capabilities_cells("<capabilities><host><topology><cells><cell id='x'/></cells></topology></host></capabilities>"));
-  CHECK_FALSE(parse_capabilities_cells("<domain/>"));
+  CHECK(libvirt::parse_capabilities_cells("<capabilities><host/></capabilities>")->empty());
+  CHECK_FALSE(libvirt::parse_capabilities_cells("<capabilities><host><topology><cells><cell id='x'/></cells></topology></host></capabilities>"));
+  CHECK_FALSE(libvirt::parse_capabilities_cells("<domain/>"));
 }
 
 // Regression (fuzz_capabilities, ASan stack-use-after-return): a number that
 // needs decoding (an entity) is short enough to live inside the decoded
 // string object; its value must survive the move out of the text reader.
 TEST_CASE("domain XML: numbers written with character references parse to their value") {
-  auto r = parse_domain_xml(
+  auto r = libvirt::parse_domain_xml(
       "<domain type='test'><name>m</name><uuid>00000000-0000-0000-0000-000000000001</uuid>"
       "<memory unit='KiB'>&#49;048576</memory><vcpu>&#50;</vcpu>"
       "<cputune><shares> &#50;048 </shares></cputune></domain>");

@@ -10,6 +10,7 @@
 #include "bulkhead/ledger/rational.hpp"
 
 using namespace bulkhead;
+using namespace bulkhead::ledger;
 using rk = resource_kind;
 
 namespace {
@@ -59,7 +60,7 @@ resource_amounts four(std::uint64_t cpu_mc, std::uint64_t mem, std::uint64_t iop
 
 reservation_request req(std::uint64_t n, resource_amounts a, std::string tenant = "t1", qos_class q = qos_class::LS) {
   reservation_request r;
-  r.consumer = id(n);
+  r.uuid = id(n);
   r.tenant = std::move(tenant);
   r.qos = q;
   r.amounts = a;
@@ -115,7 +116,7 @@ TEST_CASE("rational: exact parse, compare and apply") {
 }
 
 TEST_CASE("inventory capacity is (total - reserved) x ratio, exactly, above and below 1") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   host_spec h;
   h.name = "r";
   h.inventories = {
@@ -146,7 +147,7 @@ TEST_CASE("inventory capacity is (total - reserved) x ratio, exactly, above and 
 }
 
 TEST_CASE("inventory validation names the inventory and the problem") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   const auto try_inv = [&](any_inventory inv) {
     host_spec h;
     h.name = "v";
@@ -189,7 +190,7 @@ TEST_CASE("inventory validation names the inventory and the problem") {
 }
 
 TEST_CASE("min_unit, max_unit and step_size are checked before capacity") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto h = *l.add_host(plain_host());
   const auto mem = [&](std::uint64_t n) {
     resource_amounts a;
@@ -211,7 +212,7 @@ TEST_CASE("min_unit, max_unit and step_size are checked before capacity") {
 }
 
 TEST_CASE("a multi-resource reservation is all or nothing and release gives everything back") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto h = *l.add_host(plain_host());
   const auto before = *l.view(h);
   // cpu capacity (16000-2000)*4 = 56000; ask for too much net so the last kind fails.
@@ -247,7 +248,7 @@ TEST_CASE("a multi-resource reservation is all or nothing and release gives ever
 }
 
 TEST_CASE("resize grows, shrinks, adds and drops kinds, all or nothing") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto h = *l.add_host(plain_host());
   REQUIRE(l.reserve(h, req(1, four(4000, 4 * GiB, 1000, 1000))));
   REQUIRE(l.reserve(h, req(2, four(40000, 4 * GiB, 1000, 1000))));
@@ -282,7 +283,7 @@ TEST_CASE("resize grows, shrinks, adds and drops kinds, all or nothing") {
 }
 
 TEST_CASE("generations: a reservation made against stale generations fails cleanly and can be retried") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto h = *l.add_host(plain_host());
   auto snap = *l.view(h);
   auto r1 = req(1, four(1000, GiB, 10, 10));
@@ -314,7 +315,7 @@ TEST_CASE("generations: a reservation made against stale generations fails clean
 }
 
 TEST_CASE("set_inventory: compare-and-swap, lowering capacity below use") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto h = *l.add_host(plain_host());
   resource_amounts a;
   a.set<rk::memory>(bytes{20 * GiB});
@@ -346,7 +347,7 @@ TEST_CASE("set_inventory: compare-and-swap, lowering capacity below use") {
 }
 
 TEST_CASE("CPU pools: LSE exclusive ids, LSR reserved ids BE may share, LS shared pool") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto h = *l.add_host(numa_host());
   auto v = *l.view(h);
   // 8 CPUs, CPU 0 reserved, ratio 2: (8000 - 1000) x 2.
@@ -411,7 +412,7 @@ TEST_CASE("CPU pools: LSE exclusive ids, LSR reserved ids BE may share, LS share
 }
 
 TEST_CASE("CPU pool resize grows and shrinks pinned ids") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto h = *l.add_host(numa_host());
   resource_amounts a;
   a.set<rk::cpu>(millicores{1000});
@@ -431,7 +432,7 @@ TEST_CASE("CPU pool resize grows and shrinks pinned ids") {
 }
 
 TEST_CASE("single-numa-node: everything from one cell, or a refusal naming each cell") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto h = *l.add_host(numa_host());
   const auto numa_req = [](std::uint64_t n, std::uint64_t cpu_mc, std::uint64_t mem) {
     auto r = req(n, resource_amounts{}.set<rk::cpu>(millicores{cpu_mc}).set<rk::memory>(bytes{mem}));
@@ -489,7 +490,7 @@ TEST_CASE("single-numa-node: everything from one cell, or a refusal naming each 
 }
 
 TEST_CASE("physical isolation: exclusive host, cell and card; tenancy report") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto spec = numa_host("iso");
   card_spec c0, c1;
   c0.name = "card0";
@@ -536,7 +537,7 @@ TEST_CASE("physical isolation: exclusive host, cell and card; tenancy report") {
     REQUIRE(orr);
     CHECK(orr->cell == 1u);  // steered off the exclusive cell
     other.cell = 0;
-    other.consumer = id(3);
+    other.uuid = id(3);
     auto on0 = l.reserve(h, other);
     REQUIRE_FALSE(on0);
     CHECK(has(on0.error().message(), "cell 0 is held exclusively by tenant 'bank'"));
@@ -584,7 +585,7 @@ TEST_CASE("physical isolation: exclusive host, cell and card; tenancy report") {
 }
 
 TEST_CASE("offload cards: a request is bound to a card that holds all its card kinds") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto spec = plain_host("cards");
   card_spec c0, c1;
   c0.name = "c0";
@@ -596,7 +597,7 @@ TEST_CASE("offload cards: a request is bound to a card that holds all its card k
   auto h = *l.add_host(spec);
   auto a = req(1, resource_amounts{}.set<rk::net_pps>(packets_per_second{800}));
   CHECK(l.reserve(h, a)->card == std::optional<std::string>("c0"));
-  a.consumer = id(2);
+  a.uuid = id(2);
   CHECK(l.reserve(h, a)->card == std::optional<std::string>("c1"));  // c0 has 200 left
   auto both = req(3, resource_amounts{}.set<rk::net_pps>(packets_per_second{100}).set<rk::offload_function>(offload_functions{1}));
   CHECK(l.reserve(h, both)->card == std::optional<std::string>("c1"));  // c0 lacks functions
@@ -609,23 +610,23 @@ TEST_CASE("offload cards: a request is bound to a card that holds all its card k
 }
 
 TEST_CASE("BE reservations draw on batch inventories the co-location engine publishes") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto h = *l.add_host(plain_host());
   auto be = req(1, resource_amounts{}.set<rk::cpu>(millicores{4000}), "batch", qos_class::BE);
   auto r = l.reserve(h, be);
   REQUIRE_FALSE(r);
   CHECK(has(r.error().message(), "no batch cpu inventory"));
-  REQUIRE(l.set_batch_capacity<rk::cpu>(h, millicores{6000}));
+  REQUIRE(l.set_be_capacity<rk::cpu>(h, millicores{6000}));
   REQUIRE(l.reserve(h, be));
   auto v = *l.view(h);
-  CHECK(inv_of(v, provider_kind::batch, rk::cpu).used == 4000);
+  CHECK(inv_of(v, provider_kind::be, rk::cpu).used == 4000);
   CHECK(inv_of(v, provider_kind::host, rk::cpu).used == 0);  // not the online inventory
-  be.consumer = id(2);
+  be.uuid = id(2);
   CHECK(l.reserve(h, be).error().code() == errc::insufficient_capacity);
   // Batch capacity may fall to 0 (a peak window): nothing is taken away.
-  REQUIRE(l.set_batch_capacity<rk::cpu>(h, millicores{0}));
+  REQUIRE(l.set_be_capacity<rk::cpu>(h, millicores{0}));
   v = *l.view(h);
-  CHECK(inv_of(v, provider_kind::batch, rk::cpu).over_capacity);
+  CHECK(inv_of(v, provider_kind::be, rk::cpu).over_capacity);
   auto bad = be;
   bad.policy = numa_policy::single_numa_node;
   CHECK(l.reserve(h, bad).error().code() == errc::invalid_argument);
@@ -633,7 +634,7 @@ TEST_CASE("BE reservations draw on batch inventories the co-location engine publ
 }
 
 TEST_CASE("request validation and host lifecycle") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto h = *l.add_host(plain_host());
   CHECK(l.reserve(h, req(1, resource_amounts{})).error().code() == errc::invalid_argument);
   CHECK(l.reserve(h, req(1, four(1000, GiB, 1, 1), "")).error().code() == errc::invalid_argument);
@@ -655,7 +656,7 @@ TEST_CASE("request validation and host lifecycle") {
 }
 
 TEST_CASE("views serialise to JSON with integers only") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto h = *l.add_host(numa_host());
   REQUIRE(l.reserve(h, req(1, resource_amounts{}.set<rk::cpu>(millicores{2000}), "t1", qos_class::LSE)));
   nlohmann::json j = *l.view(h);
@@ -670,7 +671,7 @@ TEST_CASE("views serialise to JSON with integers only") {
 }
 
 TEST_CASE("many tenants come and go: names are recycled and the books stay right") {
-  ledger l;
+  bulkhead::ledger::ledger l;
   auto h = *l.add_host(plain_host());
   resource_amounts a;
   a.set<rk::memory>(bytes{GiB});

@@ -162,7 +162,7 @@ TEST_CASE("a failed read advances nothing: the next good sample covers the gap, 
   CHECK(gaps[0].end == at(4));
   CHECK(gaps[0].failures == 2);
   CHECK(gaps[0].reason == "virDomainGetInfo: timeout");
-  CHECK(gaps[0].instance == vm1);
+  CHECK(gaps[0].uuid == vm1);
   // The other counter of the instance also covers the gap in one delta.
   auto d = feed(m, disk, 4, 50);
   CHECK(d.d.amount == 30);

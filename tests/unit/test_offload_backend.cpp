@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <string>
 
-#include "bulkhead/backend/offload.hpp"
+#include "bulkhead/backend/offload/backend.hpp"
 #include "bulkhead/backend/offload/json.hpp"
 #include <nlohmann/json.hpp>
 
@@ -48,8 +48,8 @@ const char* description = R"J({
       {"function": "0000:3b:00.2", "io": "read", "requests_sec": 1000, "request_bytes": 8192}]}
   }]})J";
 
-std::unique_ptr<offload_backend> make(std::shared_ptr<manual_clock> clock) {
-  auto b = offload_backend::from_description(description, clock, "test.json");
+std::unique_ptr<offload::backend> make(std::shared_ptr<manual_clock> clock) {
+  auto b = offload::backend::make(description, clock, "test.json");
   REQUIRE(b);
   return std::move(*b);
 }
@@ -72,8 +72,8 @@ TEST_CASE("discover: bare-metal and vm_offload instances with hardware and dedic
   const auto& bm = by_name(*found, "bm-1");
   CHECK(bm.kind == instance_kind::bare_metal);
   CHECK(bm.isolation == isolation_level::bare_metal);
-  CHECK(bm.id.id.to_string() == "b0000000-0000-4000-8000-000000000001");
-  CHECK(bm.id.run == incarnation{7});
+  CHECK(bm.id.uuid.to_string() == "b0000000-0000-4000-8000-000000000001");
+  CHECK(bm.id.incarnation == incarnation{7});
   CHECK(bm.tenant == "acme");
   CHECK(bm.qos == qos_class::LSR);
   CHECK(bm.state == instance_state::running);
@@ -241,7 +241,7 @@ TEST_CASE("cards(): identity, capacity, guarantees, functions with QoS and count
   CHECK(c.guaranteed->bound_functions == 3);
   REQUIRE(c.functions.size() == 4);
   CHECK_FALSE(c.functions[3].instance);  // a free VF
-  const auto j = card_json(c);
+  const auto j = nlohmann::json(c);
   CHECK(j["pci_address"] == "0000:3b:00.0");
   CHECK(j["capacity"]["net_bandwidth_bytes_sec"] == 3125000000ull);
   CHECK(j["functions"][0]["type"] == "virtio_net");
@@ -254,9 +254,9 @@ TEST_CASE("cards(): identity, capacity, guarantees, functions with QoS and count
   CHECK(j["functions"][3]["instance"].is_null());
 }
 
-TEST_CASE("from_description: errors name the source; UUIDs are unique across cards") {
+TEST_CASE("offload::backend::make: errors name the source; UUIDs are unique across cards") {
   auto clock = std::make_shared<manual_clock>();
-  auto r = offload_backend::from_description("{}", clock, "demo/card.json");
+  auto r = offload::backend::make("{}", clock, "demo/card.json");
   REQUIRE_FALSE(r);
   CHECK(r.error().describe().rfind("offload description demo/card.json: ", 0) == 0);
   // The same card twice under another address: its instance UUIDs collide.
@@ -265,7 +265,7 @@ TEST_CASE("from_description: errors name the source; UUIDs are unique across car
   card["pci_address"] = "0000:5e:00.0";
   doc["cards"].push_back(card);
   const std::string two = doc.dump();
-  auto dup = offload_backend::from_description(two, clock, "two.json");
+  auto dup = offload::backend::make(two, clock, "two.json");
   REQUIRE_FALSE(dup);
   INFO(dup.error().describe());
   CHECK(dup.error().code() == errc::already_exists);

@@ -317,8 +317,8 @@ TEST_CASE("description: a card is built, admitted, and its workload gives the sa
   CHECK(desc.functions[0].qos.tx.bandwidth.bucket.burst == bytes{10000});  // default: 100 ms of the rate
   CHECK(desc.functions[0].qos.tx.packets.bucket.rate.is_unlimited());
   const mono_time now = at_ns(1'000'000 * ms);
-  auto c1 = build_card(desc, now);
-  auto c2 = build_card(desc, now + std::chrono::seconds(5));
+  auto c1 = offload::emulated_card::make(desc, now);
+  auto c2 = offload::emulated_card::make(desc, now + std::chrono::seconds(5));
   REQUIRE(c1);
   REQUIRE(c2);
   const auto v1 = c1->snapshot(now + std::chrono::seconds(60));
@@ -345,7 +345,7 @@ TEST_CASE("description: a card is built, admitted, and its workload gives the sa
   over.replace(over.find("\"net_bandwidth_bytes_sec\": 1000000"), 34, "\"net_bandwidth_bytes_sec\": 99999");
   auto dd = parse_card_description(over);
   REQUIRE(dd);
-  auto bad = build_card((*dd)[0], now);
+  auto bad = offload::emulated_card::make((*dd)[0], now);
   REQUIRE_FALSE(bad);
   CHECK(bad.error().code() == errc::insufficient_capacity);
   CHECK(bad.error().message().find("1 bytes_sec over") != std::string::npos);

@@ -10,6 +10,7 @@
 #include "tzif_writer.hpp"
 
 using namespace bulkhead;
+using namespace bulkhead::colocation;
 using namespace std::chrono;
 using bulkhead::test::make_tzif;
 
@@ -25,7 +26,7 @@ local_seconds local(int y, unsigned m, unsigned d, int h, int mi, int s = 0) {
   return local_seconds{local_days{year{y} / month{m} / day{d}}.time_since_epoch() + hours{h} + minutes{mi} + seconds{s}};
 }
 std::shared_ptr<const time_zone> zone(const test::tzif_spec& z, const char* name) {
-  auto r = time_zone::from_tzif(name, make_tzif(z));
+  auto r = colocation::time_zone::parse(name, make_tzif(z));
   REQUIRE_MESSAGE(r, (r ? "" : r.error().describe()));
   return std::make_shared<const time_zone>(std::move(*r));
 }
@@ -153,7 +154,7 @@ TEST_CASE("TZif transition tables, version 1 and 2") {
 
 TEST_CASE("malformed TZif is refused with the reason") {
   const auto bad = [](std::string bytes, const char* part) {
-    auto r = time_zone::from_tzif("Test/Bad", bytes);
+    auto r = colocation::time_zone::parse("Test/Bad", bytes);
     REQUIRE_FALSE(r);
     CHECK(r.error().code() == errc::parse_error);
     CHECK_MESSAGE(has(r.error().message(), part), r.error().message());
@@ -177,12 +178,12 @@ TEST_CASE("malformed TZif is refused with the reason") {
   z.times = {};
   z.idx = {};
   z.leapcnt = 2;
-  auto leap = time_zone::from_tzif("right/UTC", make_tzif(z));
+  auto leap = colocation::time_zone::parse("right/UTC", make_tzif(z));
   REQUIRE_FALSE(leap);
   CHECK(has(leap.error().message(), "leap-second"));
   z.leapcnt = 0;
   z.footer = "CET-1CEST";
-  auto foot = time_zone::from_tzif("Test/Foot", make_tzif(z));
+  auto foot = colocation::time_zone::parse("Test/Foot", make_tzif(z));
   REQUIRE_FALSE(foot);
   CHECK(has(foot.error().describe(), "footer"));
   test::tzif_spec none;
@@ -192,8 +193,8 @@ TEST_CASE("malformed TZif is refused with the reason") {
 
 TEST_CASE("absolute windows, overlap and validation") {
   peak_calendar cal;
-  REQUIRE(cal.add_absolute("festival", "2026-11-11T00:00:00+08:00", "2026-11-11T01:00:00+08:00", rational::whole(0)));
-  REQUIRE(cal.add_absolute("evening", "2026-11-10T20:00:00+08:00", "2026-11-11T02:00:00+08:00", *rational::make(1, 4)));
+  REQUIRE(cal.add_absolute("festival", "2026-11-11T00:00:00+08:00", "2026-11-11T01:00:00+08:00", ledger::rational::whole(0)));
+  REQUIRE(cal.add_absolute("evening", "2026-11-10T20:00:00+08:00", "2026-11-11T02:00:00+08:00", *ledger::rational::make(1, 4)));
   CHECK_FALSE(cal.active_at(at("2026-11-10T19:59:59+08:00")));
   auto e = cal.active_at(at("2026-11-10T23:00:00+08:00"));
   REQUIRE(e);
@@ -209,23 +210,23 @@ TEST_CASE("absolute windows, overlap and validation") {
   CHECK_FALSE(cal.next_change_after(at("2026-11-12T00:00:00Z")));
   CHECK(cal.occurrences(at("2026-11-10T00:00:00Z"), at("2026-11-12T00:00:00Z")).size() == 2);
 
-  CHECK(cal.add_absolute("festival", "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", rational::whole(0)).error().code() ==
+  CHECK(cal.add_absolute("festival", "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", ledger::rational::whole(0)).error().code() ==
         errc::already_exists);
-  CHECK(cal.add_absolute("x", "2026-12-02T00:00:00Z", "2026-12-01T00:00:00Z", rational::whole(0)).error().code() ==
+  CHECK(cal.add_absolute("x", "2026-12-02T00:00:00Z", "2026-12-01T00:00:00Z", ledger::rational::whole(0)).error().code() ==
         errc::invalid_argument);
-  CHECK(cal.add_absolute("y", "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", *rational::make(3, 2)).error().code() ==
+  CHECK(cal.add_absolute("y", "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", *ledger::rational::make(3, 2)).error().code() ==
         errc::out_of_range);
-  auto bad = cal.add_absolute("z", "tomorrow", "2026-12-02T00:00:00Z", rational::whole(0));
+  auto bad = cal.add_absolute("z", "tomorrow", "2026-12-02T00:00:00Z", ledger::rational::whole(0));
   REQUIRE_FALSE(bad);
   CHECK(has(bad.error().describe(), "peak window 'z' start"));
-  CHECK(cal.add_absolute("", "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", rational::whole(0)).error().code() ==
+  CHECK(cal.add_absolute("", "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", ledger::rational::whole(0)).error().code() ==
         errc::invalid_argument);
 }
 
 TEST_CASE("daily window crossing midnight in a named zone") {
   auto sh = zone(test::shanghai_like(), "Asia/Shanghai");
   peak_calendar cal;
-  REQUIRE(cal.add_daily("night", sh, "22:00", "02:00", rational::whole(0)));
+  REQUIRE(cal.add_daily("night", sh, "22:00", "02:00", ledger::rational::whole(0)));
   CHECK_FALSE(cal.active_at(at("2026-11-10T21:59:59+08:00")));
   CHECK(cal.active_at(at("2026-11-10T22:00:00+08:00")));
   CHECK(cal.active_at(at("2026-11-10T23:59:59+08:00")));
@@ -240,15 +241,15 @@ TEST_CASE("daily window crossing midnight in a named zone") {
   // 2026-11-08's window ends 11-09 02:00, so it overlaps too: 8 occurrences.
   REQUIRE(week.size() == 8);
   for (const auto& w : week) CHECK(w.end - w.start == hours{4});
-  CHECK(cal.add_daily("bad", sh, "10:00", "10:00", rational::whole(0)).error().code() == errc::invalid_argument);
-  CHECK(cal.add_daily("bad", nullptr, "10:00", "11:00", rational::whole(0)).error().code() == errc::invalid_argument);
-  CHECK(cal.add_daily("bad", sh, "25:00", "11:00", rational::whole(0)).error().code() == errc::parse_error);
+  CHECK(cal.add_daily("bad", sh, "10:00", "10:00", ledger::rational::whole(0)).error().code() == errc::invalid_argument);
+  CHECK(cal.add_daily("bad", nullptr, "10:00", "11:00", ledger::rational::whole(0)).error().code() == errc::invalid_argument);
+  CHECK(cal.add_daily("bad", sh, "25:00", "11:00", ledger::rational::whole(0)).error().code() == errc::parse_error);
 }
 
 TEST_CASE("daily window over Europe/Berlin's DST changes") {
   auto be = zone(test::berlin_like(), "Europe/Berlin");
   peak_calendar cal;
-  REQUIRE(cal.add_daily("early", be, "02:00", "04:00", *rational::make(1, 10)));
+  REQUIRE(cal.add_daily("early", be, "02:00", "04:00", *ledger::rational::make(1, 10)));
   const auto occ = cal.occurrences(at("2026-03-28T00:00:00Z"), at("2026-03-31T00:00:00Z"));
   REQUIRE(occ.size() == 3);
   // A normal day: 02:00-04:00 CET = 01:00-03:00Z.
@@ -270,7 +271,7 @@ TEST_CASE("daily window over Europe/Berlin's DST changes") {
 
   // A window that crosses midnight on the night the clocks change.
   peak_calendar night;
-  REQUIRE(night.add_daily("late", be, "23:30", "02:30", rational::whole(0)));
+  REQUIRE(night.add_daily("late", be, "23:30", "02:30", ledger::rational::whole(0)));
   const auto n = night.occurrences(at("2026-03-28T12:00:00Z"), at("2026-03-29T12:00:00Z"));
   REQUIRE(n.size() == 1);
   CHECK(n[0].start == at("2026-03-28T22:30:00Z"));

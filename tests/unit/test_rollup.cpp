@@ -156,14 +156,14 @@ TEST_CASE("rollups group by incarnation, instance, tenant and class") {
   CHECK_FALSE(r.apply_gap(gap_record{"test:///default", vm1, at(2), at(5), wall(5), 1, "read failed"}));
   auto inc = r.by_incarnation();
   REQUIRE(inc.size() == 3);
-  CHECK(inc[0].run.value == 1);
+  CHECK(inc[0].incarnation.value == 1);
   CHECK(inc[0].totals.cpu_time_ns == 150);
   CHECK(inc[0].totals.resets == 1);
   CHECK(inc[1].totals.cpu_time_ns == 7);
   CHECK(inc[1].totals.net_tx_bytes == 9);
   auto inst = r.by_instance();
   REQUIRE(inst.size() == 2);
-  CHECK(inst[0].instance == vm1);
+  CHECK(inst[0].uuid == vm1);
   CHECK(inst[0].incarnations == 2);
   CHECK(inst[0].totals.cpu_time_ns == 157);
   CHECK(inst[0].totals.gaps == 1);
@@ -195,7 +195,7 @@ TEST_CASE("the checkpoint body round-trips and rejects damage") {
   r.apply(m, dl(0, 1, ~std::uint64_t{0}, 5));
   std::string body;
   r.serialize(body);
-  auto back = rollup::deserialize(body);
+  auto back = rollup::parse(body);
   REQUIRE(back);
   CHECK(*back == r);
   CHECK(back->by_hour().size() == r.by_hour().size());
@@ -203,7 +203,7 @@ TEST_CASE("the checkpoint body round-trips and rejects damage") {
   // Continues exactly as the original would.
   CHECK(back->check(c, dl(1, 2, 1, 1)).value() == delta_check::duplicate);
   for (std::size_t cut : {std::size_t{0}, body.size() / 2, body.size() - 1}) {
-    auto bad = rollup::deserialize(std::string_view(body).substr(0, cut));
+    auto bad = rollup::parse(std::string_view(body).substr(0, cut));
     REQUIRE_FALSE(bad);
     CHECK(bad.error().code() == errc::corrupt);
   }
@@ -213,7 +213,7 @@ TEST_CASE("JSON export: integers only, 128-bit values as decimal strings") {
   rollup r;
   auto m = r.define(key("alloc/memory_bytes", vm1, 1, series_kind::allocation), {"web", std::nullopt, qos_class::LS}).value();
   r.apply(m, dl(0, 10, 1ull << 40, 1ull << 40));
-  auto j = to_json(r);
+  nlohmann::json j = r;
   REQUIRE(j["instances"].size() == 1);
   const auto& a = j["instances"][0]["accounted"];
   CHECK(a["memory_reserved_byte_ns"] == "10995116277760000000000");

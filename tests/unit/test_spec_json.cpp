@@ -3,7 +3,7 @@
 
 #include <fstream>
 
-#include "bulkhead/export/spec_json.hpp"
+#include "bulkhead/export/desired_spec.hpp"
 #include "test_support.hpp"
 
 using namespace bulkhead;
@@ -69,7 +69,7 @@ std::string wrap(const std::string& spec) {
 }
 
 error parse_error_of(const std::string& text) {
-  auto r = spec_json::parse_desired(text, "desired.json");
+  auto r = parse_desired_specs(text, "desired.json");
   REQUIRE_FALSE(r);
   return r.error();
 }
@@ -78,43 +78,43 @@ error parse_error_of(const std::string& text) {
 TEST_CASE("every knob round-trips through JSON") {
   const auto s = full_spec();
   REQUIRE(validate(s));
-  const auto j = spec_json::to_json(s);
+  const auto j = desired_spec_json(s);
   CHECK(j["cpu"]["quota_us"] == 50000);
   CHECK(j["cpu"]["emulator_quota_us"] == "unlimited");
   CHECK(j["cpu"]["cpus"] == "0-3");
   CHECK(j["memory"]["hard_limit_bytes"] == 3ull << 30);
   CHECK(j["llc"]["allocations"][0]["mask"] == "0x7f0");
   CHECK(j["memory_bandwidth"]["allocations"][1]["mbytes_sec"] == 16);
-  auto back = spec_json::from_json(j);
+  auto back = parse_desired_spec(j);
   REQUIRE(back);
   CHECK(*back == s);
 
-  spec_json::desired_specs file{{"6695eb01-f6a4-8304-79aa-97f2502e193f", s}, {"batch-7", quota_spec{}}};
-  const auto text = spec_json::to_desired_text(file);
-  auto parsed = spec_json::parse_desired(text);
+  desired_specs file{{"6695eb01-f6a4-8304-79aa-97f2502e193f", s}, {"batch-7", quota_spec{}}};
+  const auto text = desired_specs_text(file);
+  auto parsed = parse_desired_specs(text);
   REQUIRE(parsed);
   CHECK(*parsed == file);
 }
 
 TEST_CASE("keys: UUIDs are canonicalised, names kept; lookup by UUID then name") {
-  auto r = spec_json::parse_desired(R"({"version": 1, "instances": {
+  auto r = parse_desired_specs(R"({"version": 1, "instances": {
       "6695EB01-F6A4-8304-79AA-97F2502E193F": {"cpu": {"weight": 100}},
       "batch-7": {"memory": {"hard_limit_bytes": "unlimited"}}}})");
   REQUIRE(r);
   REQUIRE(r->size() == 2);
   CHECK(r->count("6695eb01-f6a4-8304-79aa-97f2502e193f") == 1);
   instance_info i;
-  i.id.id = *uuid::parse("6695eb01-f6a4-8304-79aa-97f2502e193f");
+  i.id.uuid = *uuid::parse("6695eb01-f6a4-8304-79aa-97f2502e193f");
   i.name = "batch-7";  // the UUID wins
-  const auto* s = spec_json::find_desired(*r, i);
+  const auto* s = find_desired(*r, i);
   REQUIRE(s);
   CHECK(s->cpu.weight == 100u);
-  i.id.id = uuid{};
-  s = spec_json::find_desired(*r, i);
+  i.id.uuid = uuid{};
+  s = find_desired(*r, i);
   REQUIRE(s);
   CHECK(s->memory.hard_limit == limit<bytes>{unlimited});
   i.name = "other";
-  CHECK(spec_json::find_desired(*r, i) == nullptr);
+  CHECK(find_desired(*r, i) == nullptr);
 
   auto dup = parse_error_of(R"({"version": 1, "instances": {
       "6695EB01-F6A4-8304-79AA-97F2502E193F": {}, "6695eb01-f6a4-8304-79aa-97f2502e193f": {}}})");
@@ -165,21 +165,21 @@ TEST_CASE("the file form is strict: version, instances, duplicates, syntax") {
   INFO(dup.describe());
   CHECK(dup.describe().find("duplicate key 'weight' in instances.a.cpu") != std::string::npos);
   CHECK(parse_error_of(R"({"version": 1, "instances": {"": {}}})").describe().find("empty instance key") != std::string::npos);
-  auto empty = spec_json::parse_desired(R"({"version": 1, "instances": {}})");
+  auto empty = parse_desired_specs(R"({"version": 1, "instances": {}})");
   REQUIRE(empty);
   CHECK(empty->empty());
 }
 
-TEST_CASE("read_desired_file reads a file and names it in errors") {
+TEST_CASE("open_desired_specs reads a file and names it in errors") {
   test::temp_dir t;
   const auto p = (t.path() / "desired.json").string();
   {
     std::ofstream(p) << R"({"version": 1, "instances": {"batch-7": {"cpu": {"quota_us": "unlimited", "period_us": 100000}}}})";
   }
-  auto r = spec_json::read_desired_file(p);
+  auto r = open_desired_specs(p);
   REQUIRE(r);
   CHECK(r->at("batch-7").cpu.quota == limit<microseconds>{unlimited});
-  auto missing = spec_json::read_desired_file((t.path() / "nope.json").string());
+  auto missing = open_desired_specs((t.path() / "nope.json").string());
   REQUIRE_FALSE(missing);
   CHECK(missing.error().code() == errc::not_found);
   CHECK(missing.error().message().find("nope.json") != std::string::npos);
@@ -195,7 +195,7 @@ TEST_CASE("the example in docs/desired-spec.md parses") {
     else if (in_example && line.rfind("    ", 0) == 0) json += line.substr(4) + "\n";
   }
   REQUIRE_FALSE(json.empty());
-  auto r = spec_json::parse_desired(json, "docs/desired-spec.md");
+  auto r = parse_desired_specs(json, "docs/desired-spec.md");
   if (!r) FAIL(r.error().describe());
   REQUIRE(r->size() == 2);
   CHECK(r->at("batch-7").llc->ways == cache_ways{2});

@@ -76,22 +76,22 @@ class session : public std::enable_shared_from_this<session> {
     if (target != "/metrics")
       return send_close(error_response(http::status::not_found, "Not found: the only path is /metrics.\n", req.version()));
     const auto accept = req[http::field::accept];
-    const auto f = wants_openmetrics(std::string_view(accept.data(), accept.size())) ? metrics_export::format::openmetrics
-                                                                                     : metrics_export::format::prometheus;
+    const auto f = wants_openmetrics(std::string_view(accept.data(), accept.size())) ? metrics::format::openmetrics
+                                                                                     : metrics::format::prometheus;
     body_ = srv_.render(f);
     if (!body_) return fail(http::status::service_unavailable, "No metrics yet.\n");
     const bool keep = req.keep_alive();
     ++srv_.stats.metrics;
     if (req.method() == http::verb::head) {
       auto res = std::make_shared<http::response<http::empty_body>>(http::status::ok, req.version());
-      res->set(http::field::content_type, f == metrics_export::format::openmetrics ? om_type : text_type);
+      res->set(http::field::content_type, f == metrics::format::openmetrics ? om_type : text_type);
       res->content_length(body_->size());
       res->keep_alive(keep);
       return send(std::move(res), keep);
     }
     auto res = std::make_shared<http::response<http::span_body<const char>>>(http::status::ok, req.version());
     res->body() = beast::span<const char>(body_->data(), body_->size());
-    res->set(http::field::content_type, f == metrics_export::format::openmetrics ? om_type : text_type);
+    res->set(http::field::content_type, f == metrics::format::openmetrics ? om_type : text_type);
     res->content_length(body_->size());
     res->keep_alive(keep);
     send(std::move(res), keep);

@@ -50,7 +50,7 @@ struct http_stats {
 
 class http_server {
  public:
-  using render_fn = std::function<std::shared_ptr<const std::string>(metrics_export::format)>;
+  using render_fn = std::function<std::shared_ptr<const std::string>(metrics::format)>;
 
   // Binds and listens (errors: the address in use, not available, refused),
   // then serves on a thread of its own.

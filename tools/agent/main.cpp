@@ -31,11 +31,11 @@
 #include <vector>
 
 #include "bulkhead/agent/agent.hpp"
-#include "bulkhead/agent/libvirt.hpp"
 #include "bulkhead/agent/metrics.hpp"
 #include "bulkhead/agent/sources.hpp"
 #include "cli.hpp"
 #include "http_server.hpp"
+#include "libvirt_loader.hpp"
 #include "textfile.hpp"
 
 #ifndef BULKHEAD_VERSION
@@ -103,7 +103,7 @@ std::string read_boot_id(const std::string& fs_root) {
 class render_cache {
  public:
   explicit render_cache(const agent::agent& a) : a_(a) {}
-  std::shared_ptr<const std::string> get(metrics_export::format f) {
+  std::shared_ptr<const std::string> get(metrics::format f) {
     auto s = a_.current();
     std::lock_guard lk(mu_);
     if (s != snap_) {
@@ -111,7 +111,7 @@ class render_cache {
       text_[0].reset();
       text_[1].reset();
     }
-    auto& t = text_[f == metrics_export::format::openmetrics ? 0 : 1];
+    auto& t = text_[f == metrics::format::openmetrics ? 0 : 1];
     if (!t) t = std::make_shared<const std::string>(agent::render_metrics(*s, f));
     return t;
   }
@@ -165,7 +165,7 @@ class textfile_writer {
     }
   }
   void write() {
-    auto text = cache_.get(metrics_export::format::prometheus);
+    auto text = cache_.get(metrics::format::prometheus);
     auto w = write_textfile(path_, *text);
     if (!w && !failing_) log(level::error, w.error().describe() + " (retried after every round)");
     if (w && failing_) log(level::notice, "textfile " + path_ + " written again");
@@ -313,7 +313,16 @@ int main(int argc, char** argv) {
   const auto boot = read_boot_id(fs_root);
   if (boot.empty()) start_error("cannot read the boot id (" + fs_root + "/proc/sys/kernel/random/boot_id)");
   o.accounting.source_suffix = "@" + boot;
-  for (const auto& u : uris) o.sources.push_back(agent::libvirt_source(u));
+  if (!uris.empty()) {
+    // libvirt is loaded only for libvirt sources (libvirt_loader.hpp).
+    auto make = load_libvirt_module();
+    if (!make) start_error(make.error().describe());
+    for (const auto& u : uris) {
+      agent::source_spec spec;
+      (*make)(u.c_str(), &spec);
+      o.sources.push_back(std::move(spec));
+    }
+  }
   for (const auto& c : cgroups) o.sources.push_back(agent::cgroup_host_source(c, fs_root, mount_table));
   for (const auto& c : cards) o.sources.push_back(agent::card_source(c));
   for (const auto& b : bindings)
@@ -330,7 +339,7 @@ int main(int argc, char** argv) {
   render_cache cache(**a);
   std::unique_ptr<http_server> http;
   if (*where) {
-    auto h = http_server::start(**where, http_limits{}, [&](metrics_export::format f) { return cache.get(f); });
+    auto h = http_server::start(**where, http_limits{}, [&](metrics::format f) { return cache.get(f); });
     if (!h) start_error(h.error().describe());
     http = std::move(*h);
   }

@@ -20,8 +20,8 @@
 #include "bulkhead/accounting/journal.hpp"
 #include "bulkhead/accounting/rollup_json.hpp"
 #include "bulkhead/backend/drift.hpp"
-#include "bulkhead/backend/libvirt.hpp"
-#include "bulkhead/export/spec_json.hpp"
+#include "bulkhead/backend/libvirt/backend.hpp"
+#include "bulkhead/export/desired_spec.hpp"
 #include "bulkhead/export/json.hpp"
 #include "bulkhead/export/metrics.hpp"
 #include "format.hpp"
@@ -86,14 +86,14 @@ json to_json(const std::vector<source_view>& sources) {
                     {"error", s.err ? json(s.err->describe()) : json(nullptr)},
                     {"error_code", s.err ? json(std::string(to_string(s.err->code()))) : json(nullptr)}});
     if (s.host) {
-      auto h = json_export::host(*s.host);
+      auto h = nlohmann::json(*s.host);
       if (doc["host"].is_null()) doc["host"] = h;
       h["source"] = s.uri;
       hosts.push_back(std::move(h));
     }
-    for (const auto& i : s.instances) insts.push_back(json_export::instance(i));
+    for (const auto& i : s.instances) insts.push_back(nlohmann::json(i));
     for (const auto& f : s.failures) {
-      auto j = json_export::failure(f);
+      auto j = nlohmann::json(f);
       j["source"] = s.uri;
       fails.push_back(std::move(j));
     }
@@ -142,7 +142,7 @@ void print_table(const std::vector<source_view>& sources) {
     for (const auto& r : s.instances) rows.push_back(&r);
   }
   std::stable_sort(rows.begin(), rows.end(), [](const instance_reading* a, const instance_reading* b) {
-    return std::tie(a->info.name, a->info.id.id) < std::tie(b->info.name, b->info.id.id);
+    return std::tie(a->info.name, a->info.id.uuid) < std::tie(b->info.name, b->info.id.uuid);
   });
   std::printf("%s %s %s %s %s %s %s %s %s\n", fit("NAME", 14).c_str(), fit("TENANT", 8).c_str(),
               fit("CLASS", 6).c_str(), fit("ISOLATION", 10).c_str(), fit("STATE", 7).c_str(),
@@ -191,23 +191,23 @@ void print_table(const std::vector<source_view>& sources) {
 
 // --- drift (--desired) ---------------------------------------------------------
 
-std::set<std::string> matched_keys(const std::vector<source_view>& sources, const spec_json::desired_specs& specs) {
+std::set<std::string> matched_keys(const std::vector<source_view>& sources, const desired_specs& specs) {
   std::set<std::string> used;
   for (const auto& s : sources)
     for (const auto& r : s.instances)
       for (const auto& [k, spec] : specs)
-        if (&spec == spec_json::find_desired(specs, r.info)) used.insert(k);
+        if (&spec == find_desired(specs, r.info)) used.insert(k);
   return used;
 }
 
-void add_drift_json(json& doc, const std::vector<source_view>& sources, const spec_json::desired_specs& specs,
+void add_drift_json(json& doc, const std::vector<source_view>& sources, const desired_specs& specs,
                     const std::string& file) {
   std::map<std::string, const instance_reading*> by_uuid;
   for (const auto& s : sources)
-    for (const auto& r : s.instances) by_uuid[r.info.id.id.to_string()] = &r;
+    for (const auto& r : s.instances) by_uuid[r.info.id.uuid.to_string()] = &r;
   for (auto& i : doc["instances"]) {
     const auto* r = by_uuid[i["uuid"].get<std::string>()];
-    const quota_spec* want = r ? spec_json::find_desired(specs, r->info) : nullptr;
+    const quota_spec* want = r ? find_desired(specs, r->info) : nullptr;
     if (!want) {
       i["drift"] = nullptr;
       continue;
@@ -227,22 +227,22 @@ void add_drift_json(json& doc, const std::vector<source_view>& sources, const sp
   doc["desired"] = {{"file", file}, {"specs", specs.size()}, {"not_matched", std::move(unmatched)}};
 }
 
-bool any_drift(const std::vector<source_view>& sources, const spec_json::desired_specs& specs) {
+bool any_drift(const std::vector<source_view>& sources, const desired_specs& specs) {
   for (const auto& s : sources)
     for (const auto& r : s.instances)
-      if (const quota_spec* want = spec_json::find_desired(specs, r.info)) {
+      if (const quota_spec* want = find_desired(specs, r.info)) {
         const auto d = compare(*want, r);
         if (!d.differs.empty() || !d.unsupported.empty() || !d.read_errors.empty()) return true;
       }
   return false;
 }
 
-void print_drift(const std::vector<source_view>& sources, const spec_json::desired_specs& specs, const std::string& file) {
+void print_drift(const std::vector<source_view>& sources, const desired_specs& specs, const std::string& file) {
   std::printf("\ndrift from %s\n", inspect::printable(file).c_str());
   std::size_t clean = 0, drifted = 0;
   for (const auto& s : sources)
     for (const auto& r : s.instances) {
-      const quota_spec* want = spec_json::find_desired(specs, r.info);
+      const quota_spec* want = find_desired(specs, r.info);
       if (!want) continue;
       const auto d = compare(*want, r);
       if (d.differs.empty() && d.unsupported.empty() && d.read_errors.empty()) {
@@ -278,21 +278,21 @@ void add_journal_json(json& doc, const std::string& dir, const std::optional<acc
     j["torn_bytes"] = jv->report.torn_bytes;
     j["quarantined"] = jv->report.quarantined;
     all = jv->totals.by_instance();
-    for (const auto& t : all) by_uuid[t.instance.to_string()] = &t;
+    for (const auto& t : all) by_uuid[t.uuid.to_string()] = &t;
   }
   std::set<std::string> live;
   for (auto& i : doc["instances"]) {
     const auto u = i["uuid"].get<std::string>();
     live.insert(u);
     auto it = by_uuid.find(u);
-    i["accounted"] = it == by_uuid.end() ? json(nullptr) : accounting::to_json(it->second->totals);
+    i["accounted"] = it == by_uuid.end() ? json(nullptr) : json(it->second->totals);
   }
   json gone = json::array();
   for (const auto& t : all) {
-    if (live.count(t.instance.to_string())) continue;
-    gone.push_back({{"uuid", t.instance.to_string()}, {"name", t.labels.name},
+    if (live.count(t.uuid.to_string())) continue;
+    gone.push_back({{"uuid", t.uuid.to_string()}, {"name", t.labels.name},
                     {"tenant", t.labels.tenant ? json(*t.labels.tenant) : json(nullptr)},
-                    {"incarnations", t.incarnations}, {"accounted", accounting::to_json(t.totals)}});
+                    {"incarnations", t.incarnations}, {"accounted", json(t.totals)}});
   }
   j["instances_not_read_now"] = std::move(gone);
   doc["journal"] = std::move(j);
@@ -303,7 +303,7 @@ std::uint64_t clamp64(u128 v) { return v > UINT64_MAX ? UINT64_MAX : static_cast
 // x / unit with one decimal, exact integer arithmetic.
 std::string tenths(u128 x, u128 unit) {
   const u128 t = x * 10 / unit;
-  return json_export::u128_string(t / 10) + "." + json_export::u128_string(t % 10);
+  return to_decimal(t / 10) + "." + to_decimal(t % 10);
 }
 
 void print_accounted(const std::vector<source_view>& sources, const accounting::journal_view& jv, const std::string& dir) {
@@ -315,10 +315,10 @@ void print_accounted(const std::vector<source_view>& sources, const accounting::
               fit("GIB-H", 7, true).c_str(), fit("RST", 4, true).c_str(), fit("GAP", 4, true).c_str());
   std::map<std::string, std::string> names;
   for (const auto& s : sources)
-    for (const auto& r : s.instances) names[r.info.id.id.to_string()] = r.info.name;
+    for (const auto& r : s.instances) names[r.info.id.uuid.to_string()] = r.info.name;
   constexpr u128 ns_per_hour = u128{3600} * nanos_per_second;
   for (const auto& t : jv.totals.by_instance()) {
-    const auto u = t.instance.to_string();
+    const auto u = t.uuid.to_string();
     const auto it = names.find(u);
     const std::string name = it != names.end() ? it->second : (t.labels.name.empty() ? u : t.labels.name);
     const auto& a = t.totals;
@@ -454,11 +454,11 @@ extern "C" __attribute__((visibility("default"))) int bulkhead_inspect_main(int 
     else journal_error = std::move(jv.error());
   }
 
-  std::optional<spec_json::desired_specs> desired;
+  std::optional<desired_specs> desired;
   std::string desired_file;
   if (vm.count("desired")) {
     desired_file = vm["desired"].as<std::string>();
-    auto d = spec_json::read_desired_file(desired_file);
+    auto d = open_desired_specs(desired_file);
     if (!d) {
       std::fprintf(stderr, "bulkhead-inspect: --desired: %s\n", d.error().describe().c_str());
       return exit_usage;
@@ -499,11 +499,11 @@ extern "C" __attribute__((visibility("default"))) int bulkhead_inspect_main(int 
     if (desired) add_drift_json(doc, sources, *desired, desired_file);
     std::cout << doc.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
   } else if (format == "openmetrics" || format == "prometheus") {
-    std::vector<metrics_export::source> ms;
+    std::vector<metrics::source> ms;
     for (const auto& s : sources)
       ms.push_back({s.kind, s.uri, !s.err.has_value(), s.host ? &*s.host : nullptr, s.instances});
-    std::cout << metrics_export::render(ms, format == "openmetrics" ? metrics_export::format::openmetrics
-                                                                    : metrics_export::format::prometheus);
+    std::cout << metrics::render(ms, format == "openmetrics" ? metrics::format::openmetrics
+                                                                    : metrics::format::prometheus);
   } else {
     print_table(sources);
     if (desired) print_drift(sources, *desired, desired_file);

@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <tuple>
 
-#include "bulkhead/backend/libvirt.hpp"
-#include "bulkhead/backend/offload.hpp"
+#include "bulkhead/backend/libvirt/backend.hpp"
+#include "bulkhead/backend/offload/backend.hpp"
 #include "bulkhead/backend/offload/json.hpp"
 #include "bulkhead/detail/text.hpp"
 
@@ -32,7 +32,7 @@ class libvirt_src final : public source {
       }
     }
     if (!b_) {
-      auto b = libvirt_backend::connect({uri_, true});
+      auto b = libvirt::backend::connect({uri_, true});
       if (!b) {
         v.err = std::move(b.error());
         return v;
@@ -55,14 +55,14 @@ class libvirt_src final : public source {
     v.failures = std::move(all->failures);
     if (all->source_error) v.err = std::move(all->source_error);
     std::sort(v.instances.begin(), v.instances.end(), [](const instance_reading& a, const instance_reading& b) {
-      return std::tie(a.info.name, a.info.id.id) < std::tie(b.info.name, b.info.id.id);
+      return std::tie(a.info.name, a.info.id.uuid) < std::tie(b.info.name, b.info.id.uuid);
     });
     return v;
   }
 
  private:
   std::string uri_;
-  std::unique_ptr<libvirt_backend> b_;
+  std::unique_ptr<libvirt::backend> b_;
 };
 
 class offload_src final : public source {
@@ -74,7 +74,7 @@ class offload_src final : public source {
     v.kind = "offload";
     v.uri = path_;
     if (!b_) {
-      auto b = offload_backend::from_description_file(path_);
+      auto b = offload::backend::open(path_);
       if (!b) {
         v.err = std::move(b.error());
         return v;
@@ -90,20 +90,20 @@ class offload_src final : public source {
     v.instances = std::move(all->instances);
     v.failures = std::move(all->failures);
     std::sort(v.instances.begin(), v.instances.end(), [](const instance_reading& a, const instance_reading& b) {
-      return std::tie(a.info.name, a.info.id.id) < std::tie(b.info.name, b.info.id.id);
+      return std::tie(a.info.name, a.info.id.uuid) < std::tie(b.info.name, b.info.id.uuid);
     });
     auto cards = b_->cards();
     if (!cards) {
       v.err = std::move(cards.error());
       return v;
     }
-    for (const auto& c : *cards) v.cards.push_back(offload::card_json(c));
+    for (const auto& c : *cards) v.cards.push_back(nlohmann::json(c));
     return v;
   }
 
  private:
   std::string path_;
-  std::unique_ptr<offload_backend> b_;
+  std::unique_ptr<offload::backend> b_;
 };
 
 }  // namespace

@@ -98,7 +98,7 @@ class rate_book {
   row update(const std::string& source, const instance_reading& r) {
     row out;
     out.name = r.info.name;
-    out.id = r.info.id.id;
+    out.id = r.info.id.uuid;
     out.state = std::string(to_string(r.info.state));
     if (auto cap = vm_cpu_cap(r.enforced.cpu); cap && cap->is_bounded()) out.cap_millicores = cap->value().count();
     if (r.usage.memory_current) out.mem_current = r.usage.memory_current->count();
@@ -106,13 +106,13 @@ class rate_book {
       out.mem_limit = r.enforced.memory.hard_limit->value().count();
     else if (r.enforced.memory.max)
       out.mem_limit = r.enforced.memory.max->count();
-    if (!r.info.id.run) return out;
+    if (!r.info.id.incarnation) return out;
     accounting::flatten(r.usage, scratch_);
     std::map<std::string, category_sum> cats;
     for (const auto& c : scratch_) {
       const char* cat = category(c.name);
       if (!cat) continue;
-      accounting::series_key k{source, r.info.id.id, *r.info.id.run, c.name, 64, accounting::series_kind::usage};
+      accounting::series_key k{source, r.info.id.uuid, *r.info.id.incarnation, c.name, 64, accounting::series_kind::usage};
       auto h = meter_.series(k);
       if (!h) continue;
       auto res = meter_.observe(*h, r.usage.read_at, r.usage.wall, c.value);

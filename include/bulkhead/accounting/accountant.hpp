@@ -18,14 +18,18 @@
 // Nothing is acknowledged until the journal says so: wait on the returned
 // ticket (journal::wait) before telling anyone the reading is accounted.
 // After an error from ingest() (a failed journal), reopen the journal and
-// create() a new accountant from it: its meter then resumes from what is
+// make() a new accountant from it: its meter then resumes from what is
 // durable, so the next reading covers everything since.
 // Labels (name, tenant) that are not valid labels (validate_label) are
 // dropped; they never stop accounting.
 //
-// create() seeds the meter from the journal, so an agent that restarts (same
+// make() seeds the meter from the journal, so an agent that restarts (same
 // boot) continues every series from its last journaled value: nothing between
 // the last record and the first new sample is lost.
+//
+// Ownership: the accountant keeps its journal through the std::shared_ptr it
+// is given, so the journal lives at least as long as the accountant; the
+// caller may keep its own copy (to wait on tickets, checkpoint, read totals).
 //
 // Thread-safety: not thread-safe (it owns a meter); the journal may be shared.
 #pragma once
@@ -33,6 +37,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,23 +72,25 @@ struct ingest_report {
 
 class accountant {
  public:
-  [[nodiscard]] static result<accountant> create(journal& j, accountant_options options = {});
+  // errc::invalid_argument for a null journal; the journal's series that
+  // fail to resume (see meter::series) are errors naming the series.
+  [[nodiscard]] static result<accountant> make(std::shared_ptr<journal> j, accountant_options options = {});
 
   [[nodiscard]] result<ingest_report> ingest(const host_reading& reading);
   // A read of one instance failed outside a host_reading.
-  [[nodiscard]] result<void> read_failed(const std::string& source, const uuid& instance, mono_time at,
+  [[nodiscard]] result<void> read_failed(const std::string& source, const bulkhead::uuid& uuid, mono_time at,
                                          std::string_view reason);
 
   [[nodiscard]] const class meter& meter() const noexcept { return meter_; }
 
  private:
-  explicit accountant(journal& j, accountant_options o) : j_(&j), opt_(std::move(o)) {}
+  accountant(std::shared_ptr<journal> j, accountant_options o) : j_(std::move(j)), opt_(std::move(o)) {}
   result<std::uint32_t> journal_id(series_handle h);
   result<void> sample(const series_key& key, const instance_labels& labels, mono_time t, wall_time wall,
                       std::uint64_t value, ingest_report& rep);
   result<void> drain_gaps(ingest_report& rep);
 
-  journal* j_;
+  std::shared_ptr<journal> j_;
   accountant_options opt_;
   class meter meter_;
   std::vector<std::int64_t> jid_;  // meter handle -> journal series id (-1: not yet defined)
@@ -92,3 +99,5 @@ class accountant {
 };
 
 }  // namespace bulkhead::accounting
+
+#include "bulkhead/accounting/detail/accountant_impl.hpp"

@@ -36,7 +36,7 @@ struct counter_value {
   friend bool operator==(const counter_value&, const counter_value&) = default;
 };
 
-namespace counters_detail {
+namespace detail {
 inline std::uint64_t raw(const nanoseconds& d) noexcept {
   return d.count() < 0 ? 0 : static_cast<std::uint64_t>(d.count());
 }
@@ -45,7 +45,7 @@ inline std::uint64_t raw(const T& q) noexcept {
   if constexpr (std::is_integral_v<T>) return q;
   else return q.count();
 }
-}  // namespace counters_detail
+}  // namespace detail
 
 // Appends the counters of `s` to `out` (cleared first). Reusing `out` across
 // calls keeps its string buffers, so steady-state flattening does not
@@ -64,17 +64,17 @@ inline void flatten(const usage_sample& s, std::vector<counter_value>& out) {
     c.value = v;
   };
   const auto opt = [&](std::string_view prefix, std::string_view key, std::string_view leaf, const auto& k) {
-    if (k) put(prefix, key, leaf, counters_detail::raw(*k));
+    if (k) put(prefix, key, leaf, detail::raw(*k));
   };
   opt("", "", "cpu_time_ns", s.cpu_time);
   opt("", "", "cpu_user_ns", s.cpu_user);
   opt("", "", "cpu_system_ns", s.cpu_system);
   for (std::size_t i = 0; i < s.vcpu_time.size(); ++i)
-    put("vcpu/", std::to_string(i), "time_ns", counters_detail::raw(s.vcpu_time[i]));
+    put("vcpu/", std::to_string(i), "time_ns", detail::raw(s.vcpu_time[i]));
   for (std::size_t i = 0; i < s.vcpu_wait.size(); ++i)
-    put("vcpu/", std::to_string(i), "wait_ns", counters_detail::raw(s.vcpu_wait[i]));
+    put("vcpu/", std::to_string(i), "wait_ns", detail::raw(s.vcpu_wait[i]));
   for (std::size_t i = 0; i < s.vcpu_delay.size(); ++i)
-    put("vcpu/", std::to_string(i), "delay_ns", counters_detail::raw(s.vcpu_delay[i]));
+    put("vcpu/", std::to_string(i), "delay_ns", detail::raw(s.vcpu_delay[i]));
   opt("", "", "cpu_nr_periods", s.cpu_nr_periods);
   opt("", "", "cpu_nr_throttled", s.cpu_nr_throttled);
   opt("", "", "cpu_throttled_ns", s.cpu_throttled_time);

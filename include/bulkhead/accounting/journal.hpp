@@ -58,6 +58,7 @@
 #include <string>
 #include <vector>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/accounting/rollup.hpp"
 #include "bulkhead/accounting/types.hpp"
 #include "bulkhead/error.hpp"
@@ -118,7 +119,7 @@ struct journal_view {
   recovery_report report;
 };
 
-class journal {
+class BULKHEAD_API journal {
  public:
   // Opens (recovering) or starts a journal in `dir`, which must exist.
   // Errors: not_found / permission_denied for the directory, conflict when
@@ -168,10 +169,10 @@ class journal {
   [[nodiscard]] std::optional<error> failure() const;
   [[nodiscard]] const std::string& dir() const noexcept;
 
-  struct impl;
+  struct BULKHEAD_HIDDEN impl;
 
  private:
-  explicit journal(std::unique_ptr<impl> p) noexcept;
+  BULKHEAD_HIDDEN explicit journal(std::unique_ptr<impl> p) noexcept;
   std::unique_ptr<impl> p_;
 };
 

@@ -113,15 +113,15 @@ class meter {
   // held from now on (allocation). Precondition: h came from this meter.
   sample_result observe(series_handle h, mono_time t, wall_time wall, std::uint64_t raw);
 
-  // A read of (source, instance) failed at `at`. Nothing advances; the gap
+  // A read of (source, uuid) failed at `at`. Nothing advances; the gap
   // stays open until the instance's next good sample at or after `at`.
   // Errors: an invalid source or a reason that fails validate_label.
-  [[nodiscard]] result<void> read_failed(const std::string& source, const uuid& instance, mono_time at,
+  [[nodiscard]] result<void> read_failed(const std::string& source, const bulkhead::uuid& uuid, mono_time at,
                                          std::string_view reason);
 
-  // Closes every series of (source, instance, run): they keep their totals
+  // Closes every series of (source, uuid, incarnation): they keep their totals
   // and reject later samples. Returns how many were closed.
-  std::size_t close_incarnation(const std::string& source, const uuid& instance, incarnation run);
+  std::size_t close_incarnation(const std::string& source, const bulkhead::uuid& uuid, bulkhead::incarnation incarnation);
 
   // Seeds a series that has seen no sample with the state a previous meter
   // left (e.g. from the journal after a restart), so the next sample accounts
@@ -131,8 +131,8 @@ class meter {
 
   // Gaps closed since the last call, oldest first.
   [[nodiscard]] std::vector<gap_record> take_gaps();
-  // Whether (source, instance) has a failed read not yet covered.
-  [[nodiscard]] bool gap_open(const std::string& source, const uuid& instance) const;
+  // Whether (source, uuid) has a failed read not yet covered.
+  [[nodiscard]] bool gap_open(const std::string& source, const bulkhead::uuid& uuid) const;
 
   [[nodiscard]] const series_key& key(series_handle h) const;
   [[nodiscard]] const instance_labels& labels(series_handle h) const;
@@ -149,3 +149,5 @@ class meter {
 };
 
 }  // namespace bulkhead::accounting
+
+#include "bulkhead/accounting/detail/meter_impl.hpp"

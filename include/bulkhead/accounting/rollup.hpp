@@ -100,15 +100,15 @@ struct series_info {
 
 struct incarnation_totals {
   std::string source;
-  uuid instance;
-  incarnation run;
+  bulkhead::uuid uuid;
+  bulkhead::incarnation incarnation;
   instance_labels labels;
   std::int64_t first_start = 0, last_end = 0;  // mono ns; 0 when nothing accounted
   accounted_totals totals;
 };
 
 struct instance_totals {
-  uuid instance;
+  bulkhead::uuid uuid;
   instance_labels labels;  // from its most recently defined series
   std::uint64_t incarnations = 0;
   accounted_totals totals;
@@ -181,9 +181,11 @@ class rollup {
   // Same series, gaps and hour buckets.
   friend bool operator==(const rollup& a, const rollup& b);
 
-  // Binary form for checkpoints (docs/journal-format.md, "Checkpoint body").
+  // Binary form for checkpoints (docs/journal-format.md, "Checkpoint body"):
+  // serialize() appends it, parse() reads it back (errc::corrupt naming what
+  // was wrong).
   void serialize(std::string& out) const;
-  [[nodiscard]] static result<rollup> deserialize(std::string_view in);
+  [[nodiscard]] static result<rollup> parse(std::string_view in);
 
  private:
   struct hour_key {
@@ -192,7 +194,7 @@ class rollup {
     friend auto operator<=>(const hour_key&, const hour_key&) = default;
   };
   struct instance_entry {
-    uuid id;
+    bulkhead::uuid uuid;
     std::uint32_t latest_series = 0;
     std::uint64_t gaps = 0;
   };
@@ -216,9 +218,10 @@ class rollup {
   std::vector<bucket_cache> cache_;
 };
 
-// Formats a 128-bit value in decimal.
-[[nodiscard]] std::string to_decimal(u128 v);
+// (bulkhead::to_decimal, in units.hpp, formats a 128-bit value in decimal.)
 // Parses a decimal 128-bit value; errors name `what`.
 [[nodiscard]] result<u128> parse_u128(std::string_view s, std::string_view what);
 
 }  // namespace bulkhead::accounting
+
+#include "bulkhead/accounting/detail/rollup_impl.hpp"

@@ -22,8 +22,8 @@ namespace bulkhead::accounting {
 // The per-instance `accounted` object: cpu_time_ns, disk_read_bytes,
 // disk_write_bytes, net_rx_bytes, net_tx_bytes, vcpu_reserved_ns,
 // memory_reserved_byte_ns (strings), resets, wraps, gaps, deltas (integers).
-[[nodiscard]] inline nlohmann::json to_json(const accounted_totals& t) {
-  return nlohmann::json{
+inline void to_json(nlohmann::json& j, const accounted_totals& t) {
+  j = nlohmann::json{
       {"cpu_time_ns", to_decimal(t.cpu_time_ns)},
       {"disk_read_bytes", to_decimal(t.disk_read_bytes)},
       {"disk_write_bytes", to_decimal(t.disk_write_bytes)},
@@ -47,50 +47,51 @@ namespace bulkhead::accounting {
   return b;
 }
 
-namespace json_detail {
+namespace detail {
 inline void put_labels(nlohmann::json& j, const instance_labels& l) {
   j["name"] = l.name;
   j["tenant"] = l.tenant ? nlohmann::json(*l.tenant) : nlohmann::json(nullptr);
   j["qos_class"] = l.qos ? nlohmann::json(std::string(to_string(*l.qos))) : nlohmann::json(nullptr);
 }
-}  // namespace json_detail
+}  // namespace detail
 
+// nlohmann::json j = rollup;  (found by ADL)
 // {"instances": [...], "incarnations": [...], "tenants": [...],
 //  "qos_classes": [...], "hours": [...], "gaps": [...], "total": {...}}
-[[nodiscard]] inline nlohmann::json to_json(const rollup& r) {
+inline void to_json(nlohmann::json& doc, const rollup& r) {
   nlohmann::json out = nlohmann::json::object();
   auto& inst = out["instances"] = nlohmann::json::array();
   for (const auto& i : r.by_instance()) {
-    nlohmann::json j{{"uuid", i.instance.to_string()}, {"incarnations", i.incarnations}};
-    json_detail::put_labels(j, i.labels);
-    j["accounted"] = to_json(i.totals);
+    nlohmann::json j{{"uuid", i.uuid.to_string()}, {"incarnations", i.incarnations}};
+    detail::put_labels(j, i.labels);
+    j["accounted"] = nlohmann::json(i.totals);
     inst.push_back(std::move(j));
   }
   auto& inc = out["incarnations"] = nlohmann::json::array();
   for (const auto& i : r.by_incarnation()) {
-    nlohmann::json j{{"uuid", i.instance.to_string()}, {"source", i.source}, {"incarnation", i.run.value},
+    nlohmann::json j{{"uuid", i.uuid.to_string()}, {"source", i.source}, {"incarnation", i.incarnation.value},
                      {"first_start_ns", i.first_start}, {"last_end_ns", i.last_end}};
-    json_detail::put_labels(j, i.labels);
-    j["accounted"] = to_json(i.totals);
+    detail::put_labels(j, i.labels);
+    j["accounted"] = nlohmann::json(i.totals);
     inc.push_back(std::move(j));
   }
   auto& ten = out["tenants"] = nlohmann::json::array();
   for (const auto& t : r.by_tenant())
     ten.push_back({{"tenant", t.tenant ? nlohmann::json(*t.tenant) : nlohmann::json(nullptr)},
-                   {"accounted", to_json(t.totals)}});
+                   {"accounted", nlohmann::json(t.totals)}});
   auto& qos = out["qos_classes"] = nlohmann::json::array();
   for (const auto& q : r.by_qos())
     qos.push_back({{"qos_class", q.qos ? nlohmann::json(std::string(to_string(*q.qos))) : nlohmann::json(nullptr)},
-                   {"accounted", to_json(q.totals)}});
+                   {"accounted", nlohmann::json(q.totals)}});
   auto& hours = out["hours"] = nlohmann::json::array();
   for (const auto& h : r.by_hour())
-    hours.push_back({{"hour", h.hour}, {"utc", utc_hour_text(h.hour)}, {"accounted", to_json(h.totals)}});
+    hours.push_back({{"hour", h.hour}, {"utc", utc_hour_text(h.hour)}, {"accounted", nlohmann::json(h.totals)}});
   auto& gaps = out["gaps"] = nlohmann::json::array();
   for (const auto& g : r.gaps())
-    gaps.push_back({{"uuid", g.instance.to_string()}, {"source", g.source}, {"start_ns", ns_of(g.start)},
+    gaps.push_back({{"uuid", g.uuid.to_string()}, {"source", g.source}, {"start_ns", ns_of(g.start)},
                     {"end_ns", ns_of(g.end)}, {"failures", g.failures}, {"reason", g.reason}});
-  out["total"] = to_json(r.total());
-  return out;
+  out["total"] = nlohmann::json(r.total());
+  doc = std::move(out);
 }
 
 }  // namespace bulkhead::accounting

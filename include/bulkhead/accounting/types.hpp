@@ -84,18 +84,18 @@ inline constexpr std::size_t max_reason_bytes = 1024;  // gap reasons
   if (s.empty()) return fail(errc::invalid_argument, std::string(what) + ": empty");
   if (s.size() > max)
     return fail(errc::invalid_argument,
-                std::string(what) + " " + detail::quote(s) + ": longer than " + std::to_string(max) + " bytes");
+                std::string(what) + " " + bulkhead::detail::quote(s) + ": longer than " + std::to_string(max) + " bytes");
   for (unsigned char c : s)
     if (c < 0x20 || c == 0x7f)
-      return fail(errc::invalid_argument, std::string(what) + " " + detail::quote(s) + ": contains a control character");
-  if (!detail::is_utf8(s)) return fail(errc::invalid_argument, std::string(what) + " " + detail::quote(s) + ": not valid UTF-8");
+      return fail(errc::invalid_argument, std::string(what) + " " + bulkhead::detail::quote(s) + ": contains a control character");
+  if (!bulkhead::detail::is_utf8(s)) return fail(errc::invalid_argument, std::string(what) + " " + bulkhead::detail::quote(s) + ": not valid UTF-8");
   return {};
 }
 
 struct series_key {
   std::string source;   // backend source, unique per boot (see above)
-  uuid instance;
-  incarnation run;
+  bulkhead::uuid uuid;  // the instance
+  bulkhead::incarnation incarnation;
   std::string counter;  // "cpu_time_ns", "disk/vda/read_bytes" (docs/accounting.md)
   std::uint8_t width_bits = 64;  // usage: the counter wraps at 2^width_bits
   series_kind kind = series_kind::usage;
@@ -106,10 +106,10 @@ struct series_key {
   if (auto r = validate_label(k.source, "series source"); !r) return r;
   if (auto r = validate_label(k.counter, "series counter"); !r) return r;
   if (k.width_bits < 1 || k.width_bits > 64)
-    return fail(errc::out_of_range, "series " + detail::quote(k.counter) + ": width " +
+    return fail(errc::out_of_range, "series " + bulkhead::detail::quote(k.counter) + ": width " +
                                         std::to_string(k.width_bits) + " bits is outside 1..64");
   if (k.kind != series_kind::usage && k.kind != series_kind::allocation)
-    return fail(errc::invalid_argument, "series " + detail::quote(k.counter) + ": unknown kind");
+    return fail(errc::invalid_argument, "series " + bulkhead::detail::quote(k.counter) + ": unknown kind");
   return {};
 }
 
@@ -157,7 +157,7 @@ struct delta {
 // (start, end] is covered by that sample's deltas.
 struct gap_record {
   std::string source;
-  uuid instance;
+  bulkhead::uuid uuid;  // the instance
   mono_time start{};      // the last good sample before the failure (or the first failure when none)
   mono_time end{};        // the first good sample after it
   wall_time wall_end{};   // wall time of `end`

@@ -74,6 +74,7 @@
 #include "bulkhead/accounting/accountant.hpp"
 #include "bulkhead/accounting/journal.hpp"
 #include "bulkhead/accounting/rollup.hpp"
+#include "bulkhead/api.hpp"
 #include "bulkhead/backend/backend.hpp"
 #include "bulkhead/error.hpp"
 #include "bulkhead/model/instance.hpp"
@@ -180,7 +181,7 @@ struct snapshot {
   std::optional<wall_time> last_checkpoint;
 };
 
-class agent {
+class BULKHEAD_API agent {
  public:
   // Opens the journal (recovering it) and the accountant, and connects every
   // source once. Errors:
@@ -231,10 +232,10 @@ class agent {
   [[nodiscard]] bool running() const noexcept;
   [[nodiscard]] const std::string& journal_dir() const noexcept;
 
-  struct impl;
+  struct BULKHEAD_HIDDEN impl;
 
  private:
-  explicit agent(std::unique_ptr<impl> p) noexcept;
+  BULKHEAD_HIDDEN explicit agent(std::unique_ptr<impl> p) noexcept;
   std::unique_ptr<impl> p_;
 };
 

@@ -9,13 +9,14 @@
 #include <string>
 
 #include "bulkhead/agent/agent.hpp"
+#include "bulkhead/api.hpp"
 
 namespace bulkhead::agent {
 
 // `uri` as libvirt takes it ("" for libvirt's default, as virsh finds it).
-// Errors of connect(): libvirt_backend::connect's (connection_failed naming
+// Errors of connect(): libvirt::backend::connect's (connection_failed naming
 // the URI and libvirt's message), or not_found for a test:///PATH node file
 // that does not exist.
-[[nodiscard]] source_spec libvirt_source(std::string uri);
+[[nodiscard]] BULKHEAD_API source_spec libvirt_source(std::string uri);
 
 }  // namespace bulkhead::agent

@@ -19,16 +19,16 @@
 
 namespace bulkhead::agent {
 
-inline void render_metrics(const snapshot& s, metrics_export::writer& w) {
-  using metrics_export::kind;
-  using metrics_export::label;
-  std::vector<metrics_export::source> srcs;
+inline void render_metrics(const snapshot& s, metrics::writer& w) {
+  using metrics::kind;
+  using metrics::label;
+  std::vector<metrics::source> srcs;
   srcs.reserve(s.sources.size());
   for (const auto& src : s.sources)
-    srcs.push_back(metrics_export::source{src.kind, src.name.empty() ? src.source : src.name, src.up,
+    srcs.push_back(metrics::source{src.kind, src.name.empty() ? src.source : src.name, src.up,
                                           src.capacity ? &*src.capacity : nullptr, src.instances});
-  metrics_export::render(srcs, w);
-  metrics_export::render(metrics_export::accounted{s.instances, s.tenants}, w);
+  metrics::render(srcs, w);
+  metrics::render(metrics::accounted{s.instances, s.tenants}, w);
 
   const auto c = kind::counter;
   const auto g = kind::gauge;
@@ -45,11 +45,11 @@ inline void render_metrics(const snapshot& s, metrics_export::writer& w) {
   w.add("bulkhead_agent_rounds", c, "", "Rounds completed (read, ingest, durable, publish).", "", n(st.rounds));
   w.add("bulkhead_agent_missed_rounds", c, "", "Periods skipped because a round overran its period.", "", n(st.missed));
   w.add("bulkhead_agent_round_duration_seconds", g, "seconds", "Duration of the last round.", "",
-        metrics_export::seconds_text(st.last_duration.count()));
+        metrics::seconds_text(st.last_duration.count()));
   w.add("bulkhead_agent_round_duration_max_seconds", g, "seconds", "Longest round since the agent started.", "",
-        metrics_export::seconds_text(st.max_duration.count()));
+        metrics::seconds_text(st.max_duration.count()));
   w.add("bulkhead_agent_last_round_timestamp_seconds", g, "seconds", "Wall-clock time the last round ended.", "",
-        metrics_export::seconds_text(s.at.time_since_epoch().count()));
+        metrics::seconds_text(s.at.time_since_epoch().count()));
   w.add("bulkhead_agent_accounted_deltas", c, "", "Deltas journaled since the agent started.", "", n(st.accounted));
   w.add("bulkhead_agent_duplicate_deltas", c, "", "Deltas the journal already held (not accounted again).", "",
         n(st.duplicates));
@@ -70,11 +70,11 @@ inline void render_metrics(const snapshot& s, metrics_export::writer& w) {
   w.add("bulkhead_agent_checkpoint_failures", c, "", "Checkpoints that failed.", "", n(st.checkpoint_failures));
   if (s.last_checkpoint)
     w.add("bulkhead_agent_last_checkpoint_timestamp_seconds", g, "seconds", "Wall-clock time of the last checkpoint.", "",
-          metrics_export::seconds_text(s.last_checkpoint->time_since_epoch().count()));
+          metrics::seconds_text(s.last_checkpoint->time_since_epoch().count()));
 }
 
-[[nodiscard]] inline std::string render_metrics(const snapshot& s, metrics_export::format f) {
-  metrics_export::writer w;
+[[nodiscard]] inline std::string render_metrics(const snapshot& s, metrics::format f) {
+  metrics::writer w;
   render_metrics(s, w);
   return w.text(f);
 }

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/error.hpp"
 #include "bulkhead/model/instance.hpp"
 #include "bulkhead/model/quota.hpp"
@@ -44,7 +45,7 @@ struct apply_report {
   [[nodiscard]] bool ok() const noexcept { return failed.empty() && unsupported.empty(); }
 };
 
-class backend {
+class BULKHEAD_API backend {
  public:
   virtual ~backend() = default;
   backend() = default;
@@ -70,7 +71,7 @@ class backend {
     for (const auto& i : *found) {
       auto r = read(i);
       if (r) out.instances.push_back(std::move(*r));
-      else out.failures.push_back(instance_failure{i.id.id, i.name, std::move(r.error())});
+      else out.failures.push_back(instance_failure{i.id.uuid, i.name, std::move(r.error())});
     }
     return out;
   }

@@ -15,17 +15,19 @@
 //
 // The table is always given by the caller (a path such as
 // /proc/self/mountinfo, or its text): nothing here reads /proc by itself.
+// parse_mount_table() is header code; read_text_file() is compiled in
+// libbulkhead-core (src/backend/mount_table.cpp).
 //
-// Thread-safety: pure functions.
+// Thread-safety: pure functions; read_text_file() reads the file system.
 #pragma once
 
 #include <cstdint>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/detail/text.hpp"
 #include "bulkhead/error.hpp"
 
@@ -104,11 +106,11 @@ inline void append_options(std::vector<std::string>& out, std::string_view opts)
   std::optional<bool> mountinfo;
   std::size_t lineno = 0;
   std::optional<error> err;
-  detail::split(text, '\n', [&](std::string_view line) {
+  bulkhead::detail::split(text, '\n', [&](std::string_view line) {
     ++lineno;
     if (err) return;
-    if (detail::trim(line).empty()) return;
-    const auto f = detail::fields_of(line);
+    if (bulkhead::detail::trim(line).empty()) return;
+    const auto f = bulkhead::detail::fields_of(line);
     const std::string where = std::string(what) + " line " + std::to_string(lineno);
     if (!mountinfo) {
       bool sep = false;
@@ -125,44 +127,44 @@ inline void append_options(std::vector<std::string>& out, std::string_view opts)
           break;
         }
       if (f.size() < 10 || sep == 0 || sep + 3 > f.size()) {
-        err = error(errc::parse_error, where + ": " + detail::quote(line) +
+        err = error(errc::parse_error, where + ": " + bulkhead::detail::quote(line) +
                                            " is not a mountinfo line (id parent maj:min root mount-point options ... - type source super-options)");
         return;
       }
-      if (!detail::parse_u64(f[0], "mount id") || !detail::parse_u64(f[1], "parent id")) {
-        err = error(errc::parse_error, where + ": mount id " + detail::quote(f[0]) + " or parent id " +
-                                           detail::quote(f[1]) + " is not a number");
+      if (!bulkhead::detail::parse_u64(f[0], "mount id") || !bulkhead::detail::parse_u64(f[1], "parent id")) {
+        err = error(errc::parse_error, where + ": mount id " + bulkhead::detail::quote(f[0]) + " or parent id " +
+                                           bulkhead::detail::quote(f[1]) + " is not a number");
         return;
       }
       root = f[3];
       mp = f[4];
-      detail::append_options(e.options, f[5]);
+      bulkhead::detail::append_options(e.options, f[5]);
       e.fstype = std::string(f[sep + 1]);
       e.source = std::string(f[sep + 2]);
-      if (sep + 3 < f.size()) detail::append_options(e.options, f[sep + 3]);
+      if (sep + 3 < f.size()) bulkhead::detail::append_options(e.options, f[sep + 3]);
     } else {
       if (f.size() != 6) {
-        err = error(errc::parse_error, where + ": " + detail::quote(line) +
+        err = error(errc::parse_error, where + ": " + bulkhead::detail::quote(line) +
                                            " is not a mounts line (source mount-point type options dump pass)");
         return;
       }
       e.source = std::string(f[0]);
       mp = f[1];
       e.fstype = std::string(f[2]);
-      detail::append_options(e.options, f[3]);
+      bulkhead::detail::append_options(e.options, f[3]);
     }
-    auto m = detail::unescape_mount_field(mp, where);
+    auto m = bulkhead::detail::unescape_mount_field(mp, where);
     if (!m) {
       err = std::move(m.error());
       return;
     }
-    auto r = detail::unescape_mount_field(root, where);
+    auto r = bulkhead::detail::unescape_mount_field(root, where);
     if (!r) {
       err = std::move(r.error());
       return;
     }
     if (m->empty() || m->front() != '/') {
-      err = error(errc::parse_error, where + ": mount point " + detail::quote(*m) + " is not absolute");
+      err = error(errc::parse_error, where + ": mount point " + bulkhead::detail::quote(*m) + " is not absolute");
       return;
     }
     e.mount_point = std::move(*m);
@@ -175,18 +177,6 @@ inline void append_options(std::vector<std::string>& out, std::string_view opts)
 
 // Reads a whole text file by path (a mount table such as
 // /proc/self/mountinfo, whose size stat() reports as 0). At most max_bytes.
-[[nodiscard]] inline result<std::string> read_text_file(const std::string& path, std::size_t max_bytes = 4u << 20) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(errc::not_found, detail::quote(path) + ": cannot be opened");
-  std::string text;
-  char buf[16384];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    text.append(buf, static_cast<std::size_t>(in.gcount()));
-    if (text.size() > max_bytes)
-      return fail(errc::out_of_range, detail::quote(path) + ": larger than " + std::to_string(max_bytes) + " bytes");
-  }
-  if (in.bad()) return fail(errc::io_error, detail::quote(path) + ": read failed");
-  return text;
-}
+[[nodiscard]] BULKHEAD_API result<std::string> read_text_file(const std::string& path, std::size_t max_bytes = 4u << 20);
 
 }  // namespace bulkhead

@@ -14,11 +14,12 @@
 #include <chrono>
 #include <cstdint>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/units.hpp"
 
-namespace bulkhead {
+namespace bulkhead::colocation {
 
-class clock_source {
+class BULKHEAD_API clock_source {
  public:
   clock_source() = default;
   clock_source(const clock_source&) = delete;
@@ -46,4 +47,4 @@ class manual_clock final : public clock_source {
   std::atomic<std::int64_t> ns_;
 };
 
-}  // namespace bulkhead
+}  // namespace bulkhead::colocation

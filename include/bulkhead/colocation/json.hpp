@@ -11,14 +11,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bulkhead/colocation/batch_capacity.hpp"
+#include "bulkhead/colocation/be_capacity.hpp"
 #include "bulkhead/colocation/peak_window.hpp"
 #include "bulkhead/colocation/suppression.hpp"
-#include "bulkhead/ledger/json.hpp"
+#include "bulkhead/ledger/rational_json.hpp"
 
-namespace bulkhead {
+namespace bulkhead::colocation {
 
-namespace colocation_detail {
+namespace detail {
 inline nlohmann::json time_json(wall_time t) {
   return nlohmann::json{{"rfc3339", format_rfc3339(t)}, {"unix_ns", t.time_since_epoch().count()}};
 }
@@ -26,27 +26,27 @@ template <class T, class F>
 nlohmann::json opt(const std::optional<T>& v, F&& f) {
   return v ? nlohmann::json(f(*v)) : nlohmann::json(nullptr);
 }
-}  // namespace colocation_detail
+}  // namespace detail
 
 inline void to_json(nlohmann::json& j, const window_occurrence& w) {
   j = nlohmann::json{{"name", w.name},
-                     {"start", colocation_detail::time_json(w.start)},
-                     {"end", colocation_detail::time_json(w.end)},
+                     {"start", detail::time_json(w.start)},
+                     {"end", detail::time_json(w.end)},
                      {"be_fraction", w.be_fraction}};
 }
 
 template <class Q>
-void to_json(nlohmann::json& j, const batch_contributor<Q>& c) {
-  j = nlohmann::json{{"id", c.id.to_string()},
+void to_json(nlohmann::json& j, const be_contributor<Q>& c) {
+  j = nlohmann::json{{"id", c.uuid.to_string()},
                      {"qos", std::string(to_string(c.qos))},
                      {"counted", c.counted.count()},
                      {"request", c.request.count()},
-                     {"used", colocation_detail::opt(c.used, [](Q q) { return q.count(); })}};
+                     {"used", detail::opt(c.used, [](Q q) { return q.count(); })}};
 }
 
 template <class Q>
-void to_json(nlohmann::json& j, const batch_explanation<Q>& e) {
-  using colocation_detail::opt;
+void to_json(nlohmann::json& j, const be_explanation<Q>& e) {
+  using detail::opt;
   const auto n = [](Q q) { return q.count(); };
   j = nlohmann::json{
       {"resource", std::string(to_string(e.resource))},
@@ -70,23 +70,23 @@ void to_json(nlohmann::json& j, const batch_explanation<Q>& e) {
       {"before_window", e.formula.count()},
       {"window", opt(e.window, [](const window_occurrence& w) { return nlohmann::json(w); })},
       {"window_cap", opt(e.window_cap, n)},
-      {"batch", e.batch.count()},
+      {"batch", e.be.count()},
       {"top", e.top},
   };
 }
 
-inline void to_json(nlohmann::json& j, const batch_report& r) {
+inline void to_json(nlohmann::json& j, const be_report& r) {
   j = nlohmann::json{{"cpu", r.cpu}, {"memory", r.memory}, {"cpu_cells", r.cpu_cells}, {"memory_cells", r.memory_cells}};
 }
 
 template <class Q>
-void to_json(nlohmann::json& j, const batch_change<Q>& c) {
+void to_json(nlohmann::json& j, const be_change<Q>& c) {
   nlohmann::json terms = nlohmann::json::array();
   for (const auto& t : c.terms)
-    terms.push_back({{"name", t.name}, {"before", t.before.count()}, {"after", t.after.count()}, {"raises_batch", t.raises_batch}});
+    terms.push_back({{"name", t.name}, {"before", t.before.count()}, {"after", t.after.count()}, {"raises_batch", t.raises_be}});
   nlohmann::json grew = nlohmann::json::array();
   for (const auto& g : c.grew)
-    grew.push_back({{"id", g.id.to_string()}, {"qos", std::string(to_string(g.qos))}, {"before", g.before.count()}, {"after", g.after.count()}});
+    grew.push_back({{"id", g.uuid.to_string()}, {"qos", std::string(to_string(g.qos))}, {"before", g.before.count()}, {"after", g.after.count()}});
   j = nlohmann::json{{"resource", std::string(to_string(c.resource))},
                      {"unit", std::string(Q::symbol())},
                      {"before", c.before.count()},
@@ -97,7 +97,7 @@ void to_json(nlohmann::json& j, const batch_change<Q>& c) {
 }
 
 inline void to_json(nlohmann::json& j, const suppression_explanation& e) {
-  using colocation_detail::opt;
+  using detail::opt;
   const auto n = [](millicores q) { return q.count(); };
   j = nlohmann::json{
       {"unit", "millicores"},
@@ -132,7 +132,7 @@ inline void to_json(nlohmann::json& j, const be_cpu_spec& s) {
 }
 
 inline void to_json(nlohmann::json& j, const suppression_decision& d) {
-  j = nlohmann::json{{"at", colocation_detail::time_json(d.at)},
+  j = nlohmann::json{{"at", detail::time_json(d.at)},
                      {"limit", d.limit.count()},
                      {"unit", "millicores"},
                      {"changed", d.changed},
@@ -141,4 +141,4 @@ inline void to_json(nlohmann::json& j, const suppression_decision& d) {
                      {"why", d.why}};
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::colocation

@@ -15,7 +15,7 @@
 //     day a time shown twice counts from its first occurrence, so a window may
 //     be an hour shorter or longer on DST days, and never vanishes or repeats.
 //
-// be_fraction is an exact rational in [0, 1]: 0 hands everything to online
+// be_fraction is an exact rational (ledger::rational) in [0, 1]: 0 hands everything to online
 // work; 1/4 lets BE keep at most a quarter of the host. When windows overlap
 // the smallest fraction governs.
 //
@@ -35,7 +35,7 @@
 #include "bulkhead/ledger/rational.hpp"
 #include "bulkhead/units.hpp"
 
-namespace bulkhead {
+namespace bulkhead::colocation {
 
 [[nodiscard]] result<wall_time> parse_rfc3339(std::string_view text);
 // UTC with 'Z'; fraction digits only when the time has them (trailing zeros cut).
@@ -55,7 +55,7 @@ struct daily_window {
 
 struct peak_window {
   std::string name;
-  rational be_fraction;
+  ledger::rational be_fraction;
   std::variant<absolute_window, daily_window> when;
 };
 
@@ -64,7 +64,7 @@ struct window_occurrence {
   std::string name;
   wall_time start{};
   wall_time end{};
-  rational be_fraction;
+  ledger::rational be_fraction;
   friend bool operator==(const window_occurrence&, const window_occurrence&) = default;
 };
 
@@ -72,11 +72,11 @@ class peak_calendar {
  public:
   // Names: 1..64 printable ASCII characters, unique in the calendar.
   [[nodiscard]] result<void> add_absolute(std::string name, std::string_view start_rfc3339, std::string_view end_rfc3339,
-                                          rational be_fraction);
-  [[nodiscard]] result<void> add_absolute(std::string name, wall_time start, wall_time end, rational be_fraction);
+                                          ledger::rational be_fraction);
+  [[nodiscard]] result<void> add_absolute(std::string name, wall_time start, wall_time end, ledger::rational be_fraction);
   [[nodiscard]] result<void> add_daily(std::string name, std::shared_ptr<const time_zone> zone,
                                        std::string_view start_time_of_day, std::string_view end_time_of_day,
-                                       rational be_fraction);
+                                       ledger::rational be_fraction);
 
   [[nodiscard]] const std::vector<peak_window>& windows() const noexcept { return windows_; }
   [[nodiscard]] bool empty() const noexcept { return windows_.empty(); }
@@ -93,14 +93,16 @@ class peak_calendar {
   [[nodiscard]] std::vector<window_occurrence> occurrences(wall_time from, wall_time to) const;
 
  private:
-  [[nodiscard]] result<void> check_new(const std::string& name, const rational& f) const;
+  [[nodiscard]] result<void> check_new(const std::string& name, const ledger::rational& f) const;
   std::vector<peak_window> windows_;
 };
 
 // Occurrences of one daily window whose local start date lies in
 // [first_day, last_day] (local calendar days).
 [[nodiscard]] std::vector<window_occurrence> daily_occurrences(const std::string& name, const daily_window& w,
-                                                               const rational& f, std::chrono::local_days first_day,
+                                                               const ledger::rational& f, std::chrono::local_days first_day,
                                                                std::chrono::local_days last_day);
 
-}  // namespace bulkhead
+}  // namespace bulkhead::colocation
+
+#include "bulkhead/colocation/detail/peak_window_impl.hpp"

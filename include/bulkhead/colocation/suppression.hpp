@@ -43,11 +43,11 @@
 #include "bulkhead/model/quota.hpp"
 #include "bulkhead/units.hpp"
 
-namespace bulkhead {
+namespace bulkhead::colocation {
 
-namespace colocation_detail {
+namespace detail {
 __extension__ using i128 = __int128;  // signed 128-bit intermediates (GCC and Clang)
-}  // namespace colocation_detail
+}  // namespace detail
 
 enum class suppress_mode : std::uint8_t { cfs_quota, cpuset };
 enum class suppression_reason : std::uint8_t {
@@ -61,28 +61,34 @@ enum class suppression_reason : std::uint8_t {
   saturated,     // the host ran out of CPU: dropped to the floor
 };
 
+}  // namespace bulkhead::colocation
+
+namespace bulkhead {
 template <>
-struct enum_names<suppress_mode> {
+struct enum_names<colocation::suppress_mode> {
   static constexpr std::array values{
-      std::pair{suppress_mode::cfs_quota, std::string_view{"cfs_quota"}},
-      std::pair{suppress_mode::cpuset, std::string_view{"cpuset"}},
+      std::pair{colocation::suppress_mode::cfs_quota, std::string_view{"cfs_quota"}},
+      std::pair{colocation::suppress_mode::cpuset, std::string_view{"cpuset"}},
   };
   static constexpr std::string_view what = "suppress mode";
 };
 template <>
-struct enum_names<suppression_reason> {
+struct enum_names<colocation::suppression_reason> {
   static constexpr std::array values{
-      std::pair{suppression_reason::first_step, std::string_view{"first_step"}},
-      std::pair{suppression_reason::shrink, std::string_view{"shrink"}},
-      std::pair{suppression_reason::grow, std::string_view{"grow"}},
-      std::pair{suppression_reason::grow_capped, std::string_view{"grow_capped"}},
-      std::pair{suppression_reason::unchanged, std::string_view{"unchanged"}},
-      std::pair{suppression_reason::dead_band, std::string_view{"dead_band"}},
-      std::pair{suppression_reason::window_cap, std::string_view{"window_cap"}},
-      std::pair{suppression_reason::saturated, std::string_view{"saturated"}},
+      std::pair{colocation::suppression_reason::first_step, std::string_view{"first_step"}},
+      std::pair{colocation::suppression_reason::shrink, std::string_view{"shrink"}},
+      std::pair{colocation::suppression_reason::grow, std::string_view{"grow"}},
+      std::pair{colocation::suppression_reason::grow_capped, std::string_view{"grow_capped"}},
+      std::pair{colocation::suppression_reason::unchanged, std::string_view{"unchanged"}},
+      std::pair{colocation::suppression_reason::dead_band, std::string_view{"dead_band"}},
+      std::pair{colocation::suppression_reason::window_cap, std::string_view{"window_cap"}},
+      std::pair{colocation::suppression_reason::saturated, std::string_view{"saturated"}},
   };
   static constexpr std::string_view what = "suppression reason";
 };
+}  // namespace bulkhead
+
+namespace bulkhead::colocation {
 
 struct suppression_config {
   percent threshold{65};            // Koordinator's cpuSuppressThresholdPercent default
@@ -177,7 +183,7 @@ class suppression_controller {
       return fail(errc::invalid_argument, "suppression input: cpuset mode needs the BE-allowed CPUs (be_cpus)");
     const auto now = clock_->now();
     const std::uint64_t cap = in.capacity.count();
-    const auto pct = [&](percent p) { return detail::muldiv_floor(cap, p.count(), 100).value_or(cap); };
+    const auto pct = [&](percent p) { return bulkhead::detail::muldiv_floor(cap, p.count(), 100).value_or(cap); };
 
     suppression_explanation e;
     e.capacity = in.capacity;
@@ -187,7 +193,7 @@ class suppression_controller {
     e.system_used = in.system_used;
     e.system_reserved = in.system_reserved;
     e.system_term = std::max(in.system_used, in.system_reserved);
-    const colocation_detail::i128 f = static_cast<colocation_detail::i128>(e.threshold_capacity.count()) - in.non_be_used.count() - e.system_term.count();
+    const detail::i128 f = static_cast<detail::i128>(e.threshold_capacity.count()) - in.non_be_used.count() - e.system_term.count();
     e.formula = millicores{f > 0 ? static_cast<std::uint64_t>(f) : 0};
     e.deficit = millicores{f < 0 ? static_cast<std::uint64_t>(-f) : 0};
     e.floor = config_.floor;
@@ -298,4 +304,4 @@ class suppression_controller {
   std::optional<millicores> current_;
 };
 
-}  // namespace bulkhead
+}  // namespace bulkhead::colocation

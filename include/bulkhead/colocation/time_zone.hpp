@@ -10,8 +10,10 @@
 //     is all of them in "slim" files;
 //   - zones with leap-second records (the "right/" zones) are refused: wall
 //     time here is POSIX time, which has no leap seconds.
-// Files are read through rooted_dir (no link may lead out of the root) and
-// the zone name is validated first (validate_zone_name).
+// Parsing (TZif bytes, POSIX TZ strings) is header code; loading a zone file
+// (open()) is compiled in libbulkhead-core. Files are read through
+// rooted_dir (no link may lead out of the root) and the zone name is
+// validated first (validate_zone_name).
 //
 // Thread-safety: a time_zone is immutable after construction; share it freely.
 #pragma once
@@ -23,11 +25,12 @@
 #include <string_view>
 #include <vector>
 
-#include "bulkhead/detail/rooted_fs.hpp"
+#include "bulkhead/api.hpp"
+#include "bulkhead/backend/rooted_fs.hpp"
 #include "bulkhead/error.hpp"
 #include "bulkhead/units.hpp"
 
-namespace bulkhead {
+namespace bulkhead::colocation {
 
 inline constexpr std::string_view default_zoneinfo_root = "/usr/share/zoneinfo";
 
@@ -49,12 +52,14 @@ class time_zone {
     std::string abbreviation;  // "CEST"
   };
 
-  // Parses the bytes of a TZif file; `name` labels errors and name().
-  [[nodiscard]] static result<time_zone> from_tzif(std::string name, std::string_view bytes);
-  // Reads `name` beneath an opened zoneinfo root.
-  [[nodiscard]] static result<time_zone> load(const rooted_dir& zoneinfo, std::string_view name);
-  // Opens the root (default: /usr/share/zoneinfo) and reads `name`.
-  [[nodiscard]] static result<time_zone> load(std::string_view name,
+  // Parses the bytes of a TZif file the caller hands in (header code);
+  // `name` labels errors and name().
+  [[nodiscard]] static result<time_zone> parse(std::string name, std::string_view bytes);
+  // Reads `name` beneath an opened zoneinfo root (libbulkhead-core).
+  [[nodiscard]] BULKHEAD_API static result<time_zone> open(const rooted_dir& zoneinfo, std::string_view name);
+  // Opens the root (default: /usr/share/zoneinfo) and reads `name`
+  // (libbulkhead-core).
+  [[nodiscard]] BULKHEAD_API static result<time_zone> open(std::string_view name,
                                               const std::string& zoneinfo_root = std::string(default_zoneinfo_root));
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
@@ -113,4 +118,6 @@ class time_zone {
 // Parses a POSIX TZ string (as found in a TZif footer).
 [[nodiscard]] result<time_zone::posix_rule> parse_posix_tz(std::string_view text);
 
-}  // namespace bulkhead
+}  // namespace bulkhead::colocation
+
+#include "bulkhead/colocation/detail/time_zone_impl.hpp"

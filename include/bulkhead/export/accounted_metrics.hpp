@@ -26,17 +26,17 @@
 #include "bulkhead/accounting/rollup.hpp"
 #include "bulkhead/export/metrics_writer.hpp"
 
-namespace bulkhead::metrics_export {
+namespace bulkhead::metrics {
 
 struct accounted {
   std::span<const accounting::instance_totals> instances;
   std::span<const accounting::tenant_totals> tenants;
 };
 
-namespace accounted_detail {
+namespace detail {
 inline void add_totals(writer& w, const std::string& prefix, const std::string& labels, const std::string& who,
                        const accounting::accounted_totals& t) {
-  using accounting::to_decimal;
+  using bulkhead::to_decimal;
   const auto c = kind::counter;
   w.add(prefix + "cpu_nanoseconds", c, "nanoseconds", "CPU time accounted to the " + who + " (journal, exact).", labels,
         to_decimal(t.cpu_time_ns));
@@ -57,20 +57,20 @@ inline void add_totals(writer& w, const std::string& prefix, const std::string& 
   w.add(prefix + "resets", c, "", "Counter resets seen in the " + who + "'s series.", labels, std::to_string(t.resets));
   w.add(prefix + "wraps", c, "", "Counter wraps seen in the " + who + "'s series.", labels, std::to_string(t.wraps));
 }
-}  // namespace accounted_detail
+}  // namespace detail
 
 inline void render(const accounted& a, writer& w) {
   for (const auto& i : a.instances) {
-    const std::string l = label("uuid", i.instance.to_string()) + "," + label("name", i.labels.name) + "," +
+    const std::string l = label("uuid", i.uuid.to_string()) + "," + label("name", i.labels.name) + "," +
                           label("tenant", i.labels.tenant.value_or("")) + "," +
                           label("qos_class", i.labels.qos ? std::string(to_string(*i.labels.qos)) : "");
-    accounted_detail::add_totals(w, "bulkhead_accounted_", l, "instance", i.totals);
+    detail::add_totals(w, "bulkhead_accounted_", l, "instance", i.totals);
     w.add("bulkhead_accounted_incarnations", kind::gauge, "", "Incarnations of the instance the journal holds.", l,
           std::to_string(i.incarnations));
   }
   for (const auto& t : a.tenants)
-    accounted_detail::add_totals(w, "bulkhead_tenant_accounted_", label("tenant", t.tenant.value_or("")), "tenant",
+    detail::add_totals(w, "bulkhead_tenant_accounted_", label("tenant", t.tenant.value_or("")), "tenant",
                                  t.totals);
 }
 
-}  // namespace bulkhead::metrics_export
+}  // namespace bulkhead::metrics

@@ -27,7 +27,7 @@
 #include "bulkhead/export/metrics_writer.hpp"
 #include "bulkhead/model/instance.hpp"
 
-namespace bulkhead::metrics_export {
+namespace bulkhead::metrics {
 
 struct source {
   std::string kind;  // "libvirt", "offload", ...
@@ -45,4 +45,6 @@ void render(std::span<const source> sources, writer& out);
 // 48772617035 ns -> "48.772617035"; exact, no floating point.
 [[nodiscard]] std::string seconds_text(std::int64_t ns);
 
-}  // namespace bulkhead::metrics_export
+}  // namespace bulkhead::metrics
+
+#include "bulkhead/export/detail/metrics_impl.hpp"

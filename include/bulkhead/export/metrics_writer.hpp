@@ -21,7 +21,7 @@
 
 #include "bulkhead/detail/text.hpp"
 
-namespace bulkhead::metrics_export {
+namespace bulkhead::metrics {
 
 enum class format { openmetrics, prometheus };
 
@@ -42,7 +42,7 @@ enum class kind { gauge, counter, info };
     else if (c < 0x80) out += static_cast<char>(c);
     else {
       const std::size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-      if (len && i + len <= v.size() && detail::is_utf8(v.substr(i, len))) {
+      if (len && i + len <= v.size() && bulkhead::detail::is_utf8(v.substr(i, len))) {
         out.append(v.substr(i, len));
         i += len - 1;
       } else {
@@ -129,4 +129,4 @@ class writer {
   std::map<std::string, std::size_t, std::less<>> index_;
 };
 
-}  // namespace bulkhead::metrics_export
+}  // namespace bulkhead::metrics

@@ -23,7 +23,7 @@
 #include "bulkhead/model/enums.hpp"
 #include "bulkhead/units.hpp"
 
-namespace bulkhead {
+namespace bulkhead::ledger {
 
 // A count of offload-card functions (SR-IOV VFs, vDPA devices, virtio
 // functions) an instance holds.
@@ -108,4 +108,4 @@ class resource_amounts {
   std::uint16_t mask_ = 0;
 };
 
-}  // namespace bulkhead
+}  // namespace bulkhead::ledger

@@ -26,7 +26,7 @@
 #include "bulkhead/model/enums.hpp"
 #include "bulkhead/units.hpp"
 
-namespace bulkhead {
+namespace bulkhead::ledger {
 
 // The typed form callers write: inventory<resource_kind::memory>{.total = bytes{...}}.
 template <resource_kind K>
@@ -124,4 +124,4 @@ namespace detail {
   return {};
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::ledger

@@ -10,10 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "bulkhead/ledger/ledger.hpp"
+#include "bulkhead/ledger/rational_json.hpp"
 
-namespace bulkhead {
-
-inline void to_json(nlohmann::json& j, const rational& r) { j = nlohmann::json{{"num", r.num()}, {"den", r.den()}}; }
+namespace bulkhead::ledger {
 
 inline void to_json(nlohmann::json& j, const resource_amounts& a) {
   j = nlohmann::json::object();
@@ -64,7 +63,7 @@ inline void to_json(nlohmann::json& j, const host_view& v) {
 }
 
 inline void to_json(nlohmann::json& j, const reservation_view& r) {
-  j = nlohmann::json{{"consumer", r.consumer.to_string()},
+  j = nlohmann::json{{"consumer", r.uuid.to_string()},
                      {"tenant", r.tenant},
                      {"qos", std::string(to_string(r.qos))},
                      {"policy", std::string(to_string(r.policy))},
@@ -76,7 +75,7 @@ inline void to_json(nlohmann::json& j, const reservation_view& r) {
 }
 
 inline void to_json(nlohmann::json& j, const reservation_receipt& r) {
-  j = nlohmann::json{{"consumer", r.consumer.to_string()},
+  j = nlohmann::json{{"consumer", r.uuid.to_string()},
                      {"cell", r.cell ? nlohmann::json(*r.cell) : nlohmann::json(nullptr)},
                      {"card", r.card ? nlohmann::json(*r.card) : nlohmann::json(nullptr)},
                      {"cpus", r.cpus.to_string()},
@@ -97,4 +96,4 @@ inline void to_json(nlohmann::json& j, const tenancy_report& r) {
   j = nlohmann::json{{"host", r.host}, {"entries", r.entries}};
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::ledger

@@ -2,7 +2,7 @@
 // instances against.
 //
 // Providers and inventories (OpenStack Placement's model, nested):
-//   - a host, its NUMA cells, its offload cards, and a "batch" pseudo-provider
+//   - a host, its NUMA cells, its offload cards, and a BE (batch) pseudo-provider
 //     each hold inventories (inventory.hpp), at most one per resource kind;
 //   - an LS/LSR/LSE/SYSTEM reservation is charged, for each kind it asks for,
 //     to its bound cell's inventory (when it is bound to a cell that has one),
@@ -10,8 +10,8 @@
 //     (when the host has one). The host inventory is the aggregate; a cell
 //     inventory only sees reservations bound to that cell. A kind nobody
 //     charged is a refusal.
-//   - a BE reservation is charged to the batch inventories only; the
-//     co-location engine publishes their totals (set_batch_capacity), as
+//   - a BE reservation is charged to the BE inventories only; the
+//     co-location engine publishes their totals (set_be_capacity), as
 //     Koordinator publishes batch-cpu and batch-memory.
 //   - a reservation is bound to a cell when it uses single-numa-node, names a
 //     cell, demands an exclusive cell, or asks for a kind that only cells
@@ -46,7 +46,7 @@
 // yield), so capacity is never exceeded and requests on different hosts do
 // not wait for each other.
 //
-// Errors: not_found (host, cell, card, consumer), already_exists (consumer
+// Errors: not_found (host, cell, card, instance), already_exists (the instance
 // already holds a reservation on the host; use resize), out_of_range
 // (min_unit / max_unit / step_size, whole CPUs for LSE/LSR), invalid_argument
 // (malformed request), insufficient_capacity (does not fit, or isolation
@@ -73,7 +73,7 @@
 #include "bulkhead/model/ids.hpp"
 #include "bulkhead/units.hpp"
 
-namespace bulkhead {
+namespace bulkhead::ledger {
 
 enum class numa_policy : std::uint8_t {
   none,              // CPUs and memory from anywhere on the host
@@ -85,36 +85,43 @@ enum class isolation_scope : std::uint8_t {
   cell,  // no other tenant on its NUMA cell
   card,  // no other tenant on its offload card
 };
-enum class provider_kind : std::uint8_t { host, cell, card, batch };
+// `be` is the host's pool for BE (batch) work; its text form is "batch".
+enum class provider_kind : std::uint8_t { host, cell, card, be };
 
+}  // namespace bulkhead::ledger
+
+namespace bulkhead {
 template <>
-struct enum_names<numa_policy> {
+struct enum_names<ledger::numa_policy> {
   static constexpr std::array values{
-      std::pair{numa_policy::none, std::string_view{"none"}},
-      std::pair{numa_policy::single_numa_node, std::string_view{"single-numa-node"}},
+      std::pair{ledger::numa_policy::none, std::string_view{"none"}},
+      std::pair{ledger::numa_policy::single_numa_node, std::string_view{"single-numa-node"}},
   };
   static constexpr std::string_view what = "numa policy";
 };
 template <>
-struct enum_names<isolation_scope> {
+struct enum_names<ledger::isolation_scope> {
   static constexpr std::array values{
-      std::pair{isolation_scope::none, std::string_view{"none"}},
-      std::pair{isolation_scope::host, std::string_view{"host"}},
-      std::pair{isolation_scope::cell, std::string_view{"cell"}},
-      std::pair{isolation_scope::card, std::string_view{"card"}},
+      std::pair{ledger::isolation_scope::none, std::string_view{"none"}},
+      std::pair{ledger::isolation_scope::host, std::string_view{"host"}},
+      std::pair{ledger::isolation_scope::cell, std::string_view{"cell"}},
+      std::pair{ledger::isolation_scope::card, std::string_view{"card"}},
   };
   static constexpr std::string_view what = "isolation scope";
 };
 template <>
-struct enum_names<provider_kind> {
+struct enum_names<ledger::provider_kind> {
   static constexpr std::array values{
-      std::pair{provider_kind::host, std::string_view{"host"}},
-      std::pair{provider_kind::cell, std::string_view{"cell"}},
-      std::pair{provider_kind::card, std::string_view{"card"}},
-      std::pair{provider_kind::batch, std::string_view{"batch"}},
+      std::pair{ledger::provider_kind::host, std::string_view{"host"}},
+      std::pair{ledger::provider_kind::cell, std::string_view{"cell"}},
+      std::pair{ledger::provider_kind::card, std::string_view{"card"}},
+      std::pair{ledger::provider_kind::be, std::string_view{"batch"}},
   };
   static constexpr std::string_view what = "provider kind";
 };
+}  // namespace bulkhead
+
+namespace bulkhead::ledger {
 
 // --- describing a host -------------------------------------------------------
 
@@ -143,7 +150,7 @@ struct host_spec {
   std::vector<cell_spec> cells;
   std::vector<card_spec> cards;
   std::vector<any_inventory> inventories;        // host level (aggregates and host-only kinds)
-  std::vector<any_inventory> batch_inventories;  // what BE may reserve; usually set later
+  std::vector<any_inventory> be_inventories;  // what BE may reserve; usually set later
 };
 
 // Names one provider of a host.
@@ -152,7 +159,7 @@ struct provider_ref {
   std::uint32_t cell = 0;  // kind == cell
   std::string card;        // kind == card
   [[nodiscard]] static provider_ref host() { return {}; }
-  [[nodiscard]] static provider_ref batch() { return {provider_kind::batch, 0, {}}; }
+  [[nodiscard]] static provider_ref be() { return {provider_kind::be, 0, {}}; }
   [[nodiscard]] static provider_ref numa_cell(std::uint32_t id) { return {provider_kind::cell, id, {}}; }
   [[nodiscard]] static provider_ref offload_card(std::string name) { return {provider_kind::card, 0, std::move(name)}; }
 };
@@ -160,7 +167,7 @@ struct provider_ref {
 // --- requests and receipts ---------------------------------------------------
 
 struct reservation_request {
-  uuid consumer;       // the instance; one reservation per consumer per host
+  bulkhead::uuid uuid;  // the instance; one reservation per instance per host
   std::string tenant;  // who owns it (non-empty); isolation is per tenant
   qos_class qos = qos_class::LS;
   numa_policy policy = numa_policy::none;
@@ -174,7 +181,7 @@ struct reservation_request {
 };
 
 struct reservation_receipt {
-  uuid consumer;
+  bulkhead::uuid uuid;
   std::optional<std::uint32_t> cell;  // the cell it is bound to
   std::optional<std::string> card;    // the card it is bound to
   cpuset cpus;                        // LSE/LSR: its CPU ids
@@ -217,7 +224,7 @@ struct host_view {
 };
 
 struct reservation_view {
-  uuid consumer;
+  bulkhead::uuid uuid;
   std::string tenant;
   qos_class qos = qos_class::LS;
   numa_policy policy = numa_policy::none;
@@ -244,7 +251,7 @@ struct tenancy_report {
 
 // --- the ledger --------------------------------------------------------------
 
-namespace ledger_detail {
+namespace detail {
 struct host_state;
 }
 
@@ -257,8 +264,8 @@ class host_ref {
 
  private:
   friend class ledger;
-  explicit host_ref(ledger_detail::host_state* p) noexcept : p_(p) {}
-  ledger_detail::host_state* p_ = nullptr;
+  explicit host_ref(detail::host_state* p) noexcept : p_(p) {}
+  detail::host_state* p_ = nullptr;
 };
 
 class ledger {
@@ -278,11 +285,11 @@ class ledger {
 
   [[nodiscard]] result<reservation_receipt> reserve(host_ref h, const reservation_request& r);
   [[nodiscard]] result<reservation_receipt> reserve(std::string_view host, const reservation_request& r);
-  // Releases everything the consumer holds on the host.
-  [[nodiscard]] result<void> release(host_ref h, const uuid& consumer, std::span<const std::uint64_t> seen = {});
-  // Replaces the consumer's amounts (grow, shrink, add or drop kinds) keeping
+  // Releases everything the instance holds on the host.
+  [[nodiscard]] result<void> release(host_ref h, const bulkhead::uuid& uuid, std::span<const std::uint64_t> seen = {});
+  // Replaces the instance's amounts (grow, shrink, add or drop kinds) keeping
   // its cell and card; all or nothing. An empty `amounts` is invalid (release).
-  [[nodiscard]] result<reservation_receipt> resize(host_ref h, const uuid& consumer, const resource_amounts& amounts,
+  [[nodiscard]] result<reservation_receipt> resize(host_ref h, const bulkhead::uuid& uuid, const resource_amounts& amounts,
                                                    std::span<const std::uint64_t> seen = {});
 
   // Adds or replaces one inventory. Capacity may drop below what is used
@@ -293,17 +300,17 @@ class ledger {
   // The cpu inventories of a cpu_pool are derived and cannot be set.
   [[nodiscard]] result<void> set_inventory(host_ref h, const provider_ref& where, const any_inventory& inv,
                                            std::optional<std::uint64_t> expected_generation = std::nullopt);
-  // Sets the total of the host's batch inventory of kind k (creating it with
+  // Sets the total of the host's BE inventory of kind k (creating it with
   // default rules), as the co-location engine computes it.
-  [[nodiscard]] result<void> set_batch_capacity(host_ref h, resource_kind k, std::uint64_t total);
+  [[nodiscard]] result<void> set_be_capacity(host_ref h, resource_kind k, std::uint64_t total);
   template <resource_kind K>
-  [[nodiscard]] result<void> set_batch_capacity(host_ref h, unit_of<K> total) {
-    return set_batch_capacity(h, K, total.count());
+  [[nodiscard]] result<void> set_be_capacity(host_ref h, unit_of<K> total) {
+    return set_be_capacity(h, K, total.count());
   }
 
   [[nodiscard]] result<host_view> view(host_ref h) const;
   [[nodiscard]] result<tenancy_report> tenancy(host_ref h) const;
-  [[nodiscard]] result<reservation_view> find(host_ref h, const uuid& consumer) const;
+  [[nodiscard]] result<reservation_view> find(host_ref h, const bulkhead::uuid& uuid) const;
   [[nodiscard]] result<std::vector<reservation_view>> reservations(host_ref h) const;
   // Recomputes every inventory's used and pinned amounts and every tenancy
   // count from the reservations and compares them with the books; an error
@@ -311,10 +318,12 @@ class ledger {
   [[nodiscard]] result<void> audit(host_ref h) const;
 
  private:
-  [[nodiscard]] static ledger_detail::host_state* live(host_ref h) noexcept;
+  [[nodiscard]] static detail::host_state* live(host_ref h) noexcept;
   mutable std::shared_mutex dir_mu_;
-  std::vector<std::unique_ptr<ledger_detail::host_state>> all_;  // never shrinks: handles stay valid
-  std::unordered_map<std::string, ledger_detail::host_state*> by_name_;
+  std::vector<std::unique_ptr<detail::host_state>> all_;  // never shrinks: handles stay valid
+  std::unordered_map<std::string, detail::host_state*> by_name_;
 };
 
-}  // namespace bulkhead
+}  // namespace bulkhead::ledger
+
+#include "bulkhead/ledger/detail/ledger_impl.hpp"

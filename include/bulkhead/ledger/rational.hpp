@@ -23,7 +23,7 @@
 #include "bulkhead/error.hpp"
 #include "bulkhead/units.hpp"
 
-namespace bulkhead {
+namespace bulkhead::ledger {
 
 class rational {
  public:
@@ -43,22 +43,22 @@ class rational {
   // Text forms: "4", "1.5", "0.125", "3/2". At most 18 digits after the
   // point. No sign, no exponent, no spaces inside.
   [[nodiscard]] static result<rational> parse(std::string_view text) {
-    const auto t = detail::trim(text);
+    const auto t = bulkhead::detail::trim(text);
     const auto bad = [&](std::string why) {
-      return fail(errc::parse_error, "ratio " + detail::quote(text) + ": " + std::move(why));
+      return fail(errc::parse_error, "ratio " + bulkhead::detail::quote(text) + ": " + std::move(why));
     };
     if (t.empty()) return bad("empty");
     if (auto slash = t.find('/'); slash != std::string_view::npos) {
-      auto n = detail::parse_u64(t.substr(0, slash), "numerator");
+      auto n = bulkhead::detail::parse_u64(t.substr(0, slash), "numerator");
       if (!n) return bad(n.error().message());
-      auto d = detail::parse_u64(t.substr(slash + 1), "denominator");
+      auto d = bulkhead::detail::parse_u64(t.substr(slash + 1), "denominator");
       if (!d) return bad(d.error().message());
       if (*d == 0) return bad("the denominator is 0");
       return rational(*n, *d);
     }
     auto dot = t.find('.');
     if (dot == std::string_view::npos) {
-      auto n = detail::parse_u64(t, "ratio");
+      auto n = bulkhead::detail::parse_u64(t, "ratio");
       if (!n) return bad(n.error().message());
       return rational(*n, 1);
     }
@@ -66,16 +66,16 @@ class rational {
     const auto fp = t.substr(dot + 1);
     if (ip.empty() || fp.empty()) return bad("expected digits on both sides of '.'");
     if (fp.size() > 18) return bad("more than 18 digits after the point");
-    auto i = detail::parse_u64(ip, "integer part");
+    auto i = bulkhead::detail::parse_u64(ip, "integer part");
     if (!i) return bad(i.error().message());
-    auto f = detail::parse_u64(fp, "fraction part");
+    auto f = bulkhead::detail::parse_u64(fp, "fraction part");
     if (!f) return bad(f.error().message());
     std::uint64_t den = 1;
     for (std::size_t k = 0; k < fp.size(); ++k) den *= 10;
-    auto whole = detail::mul_u64(*i, den);
-    if (!whole) return fail(errc::overflow, "ratio " + detail::quote(text) + ": does not fit 64 bits");
-    auto num = detail::add_u64(*whole, *f);
-    if (!num) return fail(errc::overflow, "ratio " + detail::quote(text) + ": does not fit 64 bits");
+    auto whole = bulkhead::detail::mul_u64(*i, den);
+    if (!whole) return fail(errc::overflow, "ratio " + bulkhead::detail::quote(text) + ": does not fit 64 bits");
+    auto num = bulkhead::detail::add_u64(*whole, *f);
+    if (!num) return fail(errc::overflow, "ratio " + bulkhead::detail::quote(text) + ": does not fit 64 bits");
     return rational(*num, den);
   }
 
@@ -85,11 +85,11 @@ class rational {
 
   // floor(x * num / den), nullopt when it does not fit 64 bits.
   [[nodiscard]] constexpr std::optional<std::uint64_t> apply_floor(std::uint64_t x) const noexcept {
-    return detail::muldiv_floor(x, num_, den_);
+    return bulkhead::detail::muldiv_floor(x, num_, den_);
   }
   // ceil(x * num / den), nullopt when it does not fit 64 bits.
   [[nodiscard]] constexpr std::optional<std::uint64_t> apply_ceil(std::uint64_t x) const noexcept {
-    return detail::muldiv_ceil(x, num_, den_);
+    return bulkhead::detail::muldiv_ceil(x, num_, den_);
   }
 
   // "3/2", or "4" for a whole number.
@@ -115,4 +115,4 @@ class rational {
   std::uint64_t den_ = 1;
 };
 
-}  // namespace bulkhead
+}  // namespace bulkhead::ledger

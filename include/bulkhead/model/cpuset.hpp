@@ -29,34 +29,34 @@ class cpuset {
   [[nodiscard]] static result<cpuset> parse(std::string_view text) {
     cpuset out;
     cpuset excluded;
-    const auto t = detail::trim(text);
+    const auto t = bulkhead::detail::trim(text);
     if (t.empty()) return out;
     std::optional<error> err;
-    detail::split(t, ',', [&](std::string_view part) {
+    bulkhead::detail::split(t, ',', [&](std::string_view part) {
       if (err) return;
-      part = detail::trim(part);
+      part = bulkhead::detail::trim(part);
       bool exclude = false;
       if (!part.empty() && part.front() == '^') {
         exclude = true;
         part.remove_prefix(1);
       }
       auto dash = part.find('-');
-      auto lo_r = detail::parse_u64(part.substr(0, dash), "cpu id");
+      auto lo_r = bulkhead::detail::parse_u64(part.substr(0, dash), "cpu id");
       if (!lo_r) {
-        err = error(errc::parse_error, "cpu list " + detail::quote(text) + ": " + lo_r.error().message());
+        err = error(errc::parse_error, "cpu list " + bulkhead::detail::quote(text) + ": " + lo_r.error().message());
         return;
       }
       std::uint64_t hi = *lo_r;
       if (dash != std::string_view::npos) {
-        auto hi_r = detail::parse_u64(part.substr(dash + 1), "cpu id");
+        auto hi_r = bulkhead::detail::parse_u64(part.substr(dash + 1), "cpu id");
         if (!hi_r) {
-          err = error(errc::parse_error, "cpu list " + detail::quote(text) + ": " + hi_r.error().message());
+          err = error(errc::parse_error, "cpu list " + bulkhead::detail::quote(text) + ": " + hi_r.error().message());
           return;
         }
         hi = *hi_r;
       }
       if (hi < *lo_r || hi > max_id) {
-        err = error(errc::out_of_range, "cpu list " + detail::quote(text) + ": range " + detail::quote(part) +
+        err = error(errc::out_of_range, "cpu list " + bulkhead::detail::quote(text) + ": range " + bulkhead::detail::quote(part) +
                                             " is reversed or above " + std::to_string(max_id));
         return;
       }

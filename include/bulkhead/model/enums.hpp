@@ -160,7 +160,7 @@ template <named_enum E>
     if (!accepted.empty()) accepted += ", ";
     accepted += n;
   }
-  return fail(errc::parse_error, std::string(enum_names<E>::what) + " " + detail::quote(text) +
+  return fail(errc::parse_error, std::string(enum_names<E>::what) + " " + bulkhead::detail::quote(text) +
                                      " is not one of: " + accepted);
 }
 

@@ -31,18 +31,18 @@ class uuid {
     int hi = -1;
     const bool dashed = s.size() == 36;
     if (!dashed && s.size() != 32)
-      return fail(errc::parse_error, "uuid " + detail::quote(s) + ": expected 36 characters (8-4-4-4-12) or 32 hex digits");
+      return fail(errc::parse_error, "uuid " + bulkhead::detail::quote(s) + ": expected 36 characters (8-4-4-4-12) or 32 hex digits");
     for (std::size_t i = 0; i < s.size(); ++i) {
       const char c = s[i];
       if (dashed && (i == 8 || i == 13 || i == 18 || i == 23)) {
-        if (c != '-') return fail(errc::parse_error, "uuid " + detail::quote(s) + ": expected '-' at position " + std::to_string(i));
+        if (c != '-') return fail(errc::parse_error, "uuid " + bulkhead::detail::quote(s) + ": expected '-' at position " + std::to_string(i));
         continue;
       }
       int v = -1;
       if (c >= '0' && c <= '9') v = c - '0';
       else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
       else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-      if (v < 0) return fail(errc::parse_error, "uuid " + detail::quote(s) + ": not a hex digit at position " + std::to_string(i));
+      if (v < 0) return fail(errc::parse_error, "uuid " + bulkhead::detail::quote(s) + ": not a hex digit at position " + std::to_string(i));
       if (hi < 0) {
         hi = v;
       } else {
@@ -86,11 +86,13 @@ struct incarnation {
   friend constexpr auto operator<=>(const incarnation&, const incarnation&) noexcept = default;
 };
 
+// Everywhere in bulkhead an instance's UUID is called `uuid` and its
+// incarnation `incarnation`.
 struct instance_id {
-  uuid id;
+  bulkhead::uuid uuid;
   // None when the instance is not running (a shut-off domain has no
   // incarnation and no counters).
-  std::optional<incarnation> run;
+  std::optional<bulkhead::incarnation> incarnation;
   friend constexpr auto operator<=>(const instance_id&, const instance_id&) noexcept = default;
 };
 

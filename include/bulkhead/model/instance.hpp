@@ -137,7 +137,7 @@ struct instance_reading {
 };
 
 struct instance_failure {
-  std::optional<uuid> id;
+  std::optional<bulkhead::uuid> uuid;  // unset when the source could not tell
   std::string name;
   error why;
 };

@@ -220,7 +220,7 @@ inline bool valid_mac(std::string_view m) {
 // Checks every rule that can be checked without a backend. The first broken
 // rule is returned; its message names the field and the bad value.
 [[nodiscard]] inline result<void> validate(const quota_spec& s) {
-  using detail::range_msg;
+  using bulkhead::detail::range_msg;
   const auto bad = [](errc c, std::string m) { return fail(c, std::move(m)); };
   const auto& c = s.cpu;
   if (c.vcpus && *c.vcpus == 0) return bad(errc::out_of_range, "cpu.vcpus: 0; an instance needs at least 1");
@@ -282,7 +282,7 @@ inline bool valid_mac(std::string_view m) {
   if (m.numa) {
     const auto& mode = m.numa->mode;
     if (mode != "strict" && mode != "preferred" && mode != "interleave" && mode != "restrictive")
-      return bad(errc::invalid_argument, "memory.numa.mode: " + detail::quote(mode) +
+      return bad(errc::invalid_argument, "memory.numa.mode: " + bulkhead::detail::quote(mode) +
                                              " is not one of: strict, preferred, interleave, restrictive");
     if (m.numa->nodeset.empty()) return bad(errc::invalid_argument, "memory.numa.nodeset: empty");
   }
@@ -291,7 +291,7 @@ inline bool valid_mac(std::string_view m) {
 
   std::set<std::string> targets;
   for (const auto& d : s.disks) {
-    const std::string f = "disks[" + detail::quote(d.target) + "]";
+    const std::string f = "disks[" + bulkhead::detail::quote(d.target) + "]";
     if (d.target.empty()) return bad(errc::invalid_argument, "disks[]: empty target");
     if (!targets.insert(d.target).second) return bad(errc::invalid_argument, f + ": listed twice");
     const auto set = [](const auto& k) { return k && k->is_bounded(); };
@@ -315,8 +315,8 @@ inline bool valid_mac(std::string_view m) {
   }
   std::set<std::string> macs;
   for (const auto& i : s.interfaces) {
-    const std::string f = "interfaces[" + detail::quote(i.mac) + "]";
-    if (!detail::valid_mac(i.mac))
+    const std::string f = "interfaces[" + bulkhead::detail::quote(i.mac) + "]";
+    if (!bulkhead::detail::valid_mac(i.mac))
       return bad(errc::invalid_argument, f + ": not a lower-case MAC address (aa:bb:cc:dd:ee:ff)");
     if (!macs.insert(i.mac).second) return bad(errc::invalid_argument, f + ": listed twice");
     for (const auto* dir : {&i.inbound, &i.outbound}) {

@@ -1,18 +1,16 @@
-// The Linux view of offload hardware; contract in bulkhead/backend/offload.hpp,
+// The Linux view of offload hardware; contract in bulkhead/backend/offload/backend.hpp,
 // the files read and where their formats come from in docs/offload.md.
 #include <algorithm>
 #include <map>
 #include <set>
 #include <utility>
 
-#include "bulkhead/backend/offload.hpp"
-#include "bulkhead/detail/rooted_fs.hpp"
+#include "bulkhead/backend/offload/backend.hpp"
+#include "bulkhead/backend/rooted_fs.hpp"
 #include "bulkhead/detail/text.hpp"
-#include "mapping.hpp"
+#include "bulkhead/backend/offload/detail/mapping.hpp"
 
-namespace bulkhead {
-
-using namespace offload;
+namespace bulkhead::offload {
 
 namespace {
 
@@ -85,17 +83,17 @@ class scanner {
   result<std::string> read_text(const std::string& rel) {
     auto t = root_.read_file(rel, 64u << 10);
     if (!t) return fail(std::move(t.error()).in(rel));
-    return std::string(detail::trim(*t));
+    return std::string(bulkhead::detail::trim(*t));
   }
   result<std::uint64_t> read_hex(const std::string& rel) {
     auto t = read_text(rel);
     if (!t) return fail(std::move(t.error()));
-    return detail::parse_hex_u64(*t, rel);
+    return bulkhead::detail::parse_hex_u64(*t, rel);
   }
   result<std::uint64_t> read_dec(const std::string& rel) {
     auto t = read_text(rel);
     if (!t) return fail(std::move(t.error()));
-    return detail::parse_u64(*t, rel);
+    return bulkhead::detail::parse_u64(*t, rel);
   }
   // The basename of a link's target, after checking that the link resolves
   // beneath the root (errc::unsafe_path otherwise).
@@ -167,7 +165,7 @@ class scanner {
         if (!validate_name(n, "device name")) continue;
         if (f.has_host_device) {
           problem(f, error(errc::unsupported, "function " + f.view.address + " backs more than one device; " +
-                                                   "only " + detail::quote(f.view.target) + " is read"));
+                                                   "only " + bulkhead::detail::quote(f.view.target) + " is read"));
           return;
         }
         f.has_host_device = true;
@@ -183,8 +181,8 @@ class scanner {
     if (auto mac = read_text(d + "/address"); mac) {
       std::string m = *mac;
       std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      if (detail::valid_mac(m)) f.view.mac = m;
-      else problem(f, error(errc::parse_error, d + "/address: " + detail::quote(*mac) + " is not a MAC address"));
+      if (bulkhead::detail::valid_mac(m)) f.view.mac = m;
+      else problem(f, error(errc::parse_error, d + "/address: " + bulkhead::detail::quote(*mac) + " is not a MAC address"));
     } else {
       problem(f, std::move(mac.error()));
     }
@@ -233,7 +231,7 @@ class scanner {
         std::uint64_t v[7];
         bool ok = true;
         for (int i : {0, 2, 4, 6}) {
-          auto x = detail::parse_u64(fields[static_cast<std::size_t>(i)], d + "/stat field " + std::to_string(i + 1));
+          auto x = bulkhead::detail::parse_u64(fields[static_cast<std::size_t>(i)], d + "/stat field " + std::to_string(i + 1));
           if (!x) {
             problem(f, std::move(x.error()));
             ok = false;
@@ -242,7 +240,7 @@ class scanner {
           v[i] = *x;
         }
         if (ok) {
-          auto rb = detail::mul_u64(v[2], sector_bytes), wb = detail::mul_u64(v[6], sector_bytes);
+          auto rb = bulkhead::detail::mul_u64(v[2], sector_bytes), wb = bulkhead::detail::mul_u64(v[6], sector_bytes);
           if (!rb || !wb) {
             problem(f, error(errc::overflow, d + "/stat: sectors x 512 does not fit 64 bits"));
           } else {
@@ -317,7 +315,7 @@ class scanner {
       if (!pf) {
         problem(f, std::move(pf.error()));
       } else if (!is_pci_address(*pf)) {
-        problem(f, error(errc::parse_error, dir + "/physfn: points to " + detail::quote(*pf) + ", not a PCI address"));
+        problem(f, error(errc::parse_error, dir + "/physfn: points to " + bulkhead::detail::quote(*pf) + ", not a PCI address"));
       } else {
         f.view.parent = *pf;
         f.card_slot = slot_of(*pf);
@@ -351,7 +349,7 @@ class scanner {
     if (!entries) return;
     for (const auto& e : *entries) {
       if (e.size() <= 6 || e.compare(0, 6, "virtfn") != 0) continue;
-      auto idx = detail::parse_u64(std::string_view(e).substr(6), f.dir + "/" + e);
+      auto idx = bulkhead::detail::parse_u64(std::string_view(e).substr(6), f.dir + "/" + e);
       if (!idx || *idx > UINT32_MAX) continue;
       auto vf = link_target(f.dir + "/" + e);
       if (!vf) {
@@ -381,7 +379,7 @@ class scanner {
         if (n.size() > 4 && n.compare(0, 4, "vdpa") == 0) return;
     const std::string drv = f.view.driver ? *f.view.driver : "none";
     problem(f, error(errc::unsupported, "function " + f.view.address + " backs no host device (driver " +
-                                            detail::quote(drv) + "); its counters are not visible in sysfs"));
+                                            bulkhead::detail::quote(drv) + "); its counters are not visible in sysfs"));
   }
 
   // vDPA devices (Documentation/ABI/testing/sysfs-bus-vdpa): bus/vdpa/devices/<name>
@@ -479,7 +477,7 @@ class scanner {
         problem(f, std::move(mx.error()));
         continue;
       }
-      auto bps = detail::mul_u64(*mx, mbit_bytes);
+      auto bps = bulkhead::detail::mul_u64(*mx, mbit_bytes);
       if (!bps) {
         problem(f, error(errc::overflow, d + "/max_tx_rate: " + std::to_string(*mx) + " Mbit/s does not fit 64 bits in bytes/s"));
         continue;
@@ -487,7 +485,7 @@ class scanner {
       q.rate = *mx == 0 ? limit<bytes_per_second>{unlimited} : limit<bytes_per_second>{bytes_per_second{*bps}};
       if (auto has_min = root_.exists(d + "/min_tx_rate"); has_min && *has_min) {
         auto mn = read_dec(d + "/min_tx_rate");
-        auto g = mn ? detail::mul_u64(*mn, mbit_bytes) : std::nullopt;
+        auto g = mn ? bulkhead::detail::mul_u64(*mn, mbit_bytes) : std::nullopt;
         if (!mn) problem(f, std::move(mn.error()));
         else if (!g) problem(f, error(errc::overflow, d + "/min_tx_rate: does not fit 64 bits in bytes/s"));
         else q.guaranteed = bytes_per_second{*g};
@@ -540,8 +538,8 @@ class scanner {
         if (f.view.form != function_form::physical || !f.pf_netdir) continue;
         // sysfs-class-net: speed in Mbit/s; -1 (unknown) and errors leave it absent.
         if (auto s = read_text(*f.pf_netdir + "/speed"); s) {
-          if (auto v = detail::parse_u64(*s, "speed"); v && *v > 0)
-            if (auto b = detail::mul_u64(*v, mbit_bytes)) c.view.link_bandwidth = bytes_per_second{*b};
+          if (auto v = bulkhead::detail::parse_u64(*s, "speed"); v && *v > 0)
+            if (auto b = bulkhead::detail::mul_u64(*v, mbit_bytes)) c.view.link_bandwidth = bytes_per_second{*b};
         }
         break;
       }
@@ -574,8 +572,8 @@ std::uint64_t fnv1a(std::uint64_t h, std::uint64_t v) {
 
 }  // namespace
 
-struct offload_sysfs_backend::impl {
-  offload_sysfs_options options;
+struct sysfs_backend::impl {
+  sysfs_options options;
   rooted_dir root;
   std::string source;
 
@@ -616,43 +614,43 @@ struct offload_sysfs_backend::impl {
       for (auto v : fns[i]->identity) h = fnv1a(h, v);
     }
     info.state = any ? instance_state::running : instance_state::nostate;
-    info.id = instance_id{b.id, any ? std::optional<incarnation>{incarnation{h}} : std::nullopt};
+    info.id = instance_id{b.uuid, any ? std::optional<incarnation>{incarnation{h}} : std::nullopt};
     // A bare-metal instance has its own board: dedicated CPU and memory.
-    mapping::set_modes(info, views, b.isolation == isolation_level::bare_metal);
+    detail::set_modes(info, views, b.isolation == isolation_level::bare_metal);
     return info;
   }
 };
 
-result<std::unique_ptr<offload_sysfs_backend>> offload_sysfs_backend::open(offload_sysfs_options options) {
+result<std::unique_ptr<sysfs_backend>> sysfs_backend::open(sysfs_options options) {
   std::set<std::string> seen;
   std::set<uuid> ids;
   for (const auto& b : options.bindings) {
-    if (!ids.insert(b.id).second)
-      return fail(errc::invalid_argument, "offload bindings: instance " + b.id.to_string() + " is listed twice");
+    if (!ids.insert(b.uuid).second)
+      return fail(errc::invalid_argument, "offload bindings: instance " + b.uuid.to_string() + " is listed twice");
     for (const auto& f : b.functions) {
-      if (auto v = validate_name(f, "bound function"); !v) return fail(std::move(v.error()).in("instance " + b.id.to_string()));
+      if (auto v = validate_name(f, "bound function"); !v) return fail(std::move(v.error()).in("instance " + b.uuid.to_string()));
       if (!seen.insert(f).second)
-        return fail(errc::invalid_argument, "offload bindings: function " + detail::quote(f) + " is bound twice");
+        return fail(errc::invalid_argument, "offload bindings: function " + bulkhead::detail::quote(f) + " is bound twice");
     }
   }
   auto root = rooted_dir::open(options.sysfs_root);
   if (!root) return fail(std::move(root.error()).in("offload sysfs root"));
   auto p = std::make_unique<impl>(impl{std::move(options), std::move(*root), {}});
   p->source = "sysfs:" + p->options.sysfs_root;
-  return std::unique_ptr<offload_sysfs_backend>(new offload_sysfs_backend(std::move(p)));
+  return std::unique_ptr<sysfs_backend>(new sysfs_backend(std::move(p)));
 }
 
-offload_sysfs_backend::offload_sysfs_backend(std::unique_ptr<impl> p) noexcept : p_(std::move(p)) {}
-offload_sysfs_backend::~offload_sysfs_backend() = default;
+sysfs_backend::sysfs_backend(std::unique_ptr<impl> p) noexcept : p_(std::move(p)) {}
+sysfs_backend::~sysfs_backend() = default;
 
-const std::string& offload_sysfs_backend::source() const noexcept { return p_->source; }
+const std::string& sysfs_backend::source() const noexcept { return p_->source; }
 
-result<host_capacity> offload_sysfs_backend::capacity() {
+result<host_capacity> sysfs_backend::capacity() {
   return fail(errc::unsupported, "offload " + p_->source +
                                      ": sysfs does not show the compute boards' CPUs and memory; the card view is in cards()");
 }
 
-result<std::vector<instance_info>> offload_sysfs_backend::discover() {
+result<std::vector<instance_info>> sysfs_backend::discover() {
   auto cards = scanner(p_->root).scan();
   if (!cards) return fail(std::move(cards.error()).in("offload " + p_->source));
   const auto b = p_->bound(*cards);
@@ -661,12 +659,12 @@ result<std::vector<instance_info>> offload_sysfs_backend::discover() {
   return out;
 }
 
-result<instance_reading> offload_sysfs_backend::read(const instance_info& instance) {
+result<instance_reading> sysfs_backend::read(const instance_info& instance) {
   std::size_t bi = p_->options.bindings.size();
   for (std::size_t i = 0; i < p_->options.bindings.size(); ++i)
-    if (p_->options.bindings[i].id == instance.id.id) bi = i;
+    if (p_->options.bindings[i].uuid == instance.id.uuid) bi = i;
   if (bi == p_->options.bindings.size())
-    return fail(errc::not_found, "offload " + p_->source + ": no binding for instance " + instance.id.id.to_string());
+    return fail(errc::not_found, "offload " + p_->source + ": no binding for instance " + instance.id.uuid.to_string());
   const mono_time now = mono_clock::now();
   auto cards = scanner(p_->root).scan();
   if (!cards) return fail(std::move(cards.error()).in("offload " + p_->source));
@@ -679,8 +677,8 @@ result<instance_reading> offload_sysfs_backend::read(const instance_info& instan
   const auto& b = p_->options.bindings[bi];
   for (std::size_t i = 0; i < fns.size(); ++i) {
     if (!fns[i]) {
-      r.partial.push_back(error(errc::not_found, "function " + detail::quote(b.functions[i]) + " bound to instance " +
-                                                     b.id.to_string() + " is not on this host"));
+      r.partial.push_back(error(errc::not_found, "function " + bulkhead::detail::quote(b.functions[i]) + " bound to instance " +
+                                                     b.uuid.to_string() + " is not on this host"));
       continue;
     }
     const auto& f = fns[i]->view;
@@ -688,16 +686,16 @@ result<instance_reading> offload_sysfs_backend::read(const instance_info& instan
     for (const auto& e : f.problems) r.partial.push_back(error(e).in("function " + f.address));
     if (f.type == function_type::virtio_net) {
       // A guest-assigned VF has no host netdev: its MAC is "" (unknown).
-      r.enforced.interfaces.push_back(mapping::interface_of(f));
-      auto c = mapping::interface_counters_of(f);
+      r.enforced.interfaces.push_back(detail::interface_of(f));
+      auto c = detail::interface_counters_of(f);
       if (c.target.empty()) c.target = f.address;
       r.usage.interfaces.push_back(std::move(c));
     } else {
-      r.enforced.disks.push_back(mapping::disk_of(f));
-      r.usage.disks.push_back(mapping::disk_counters_of(f));
+      r.enforced.disks.push_back(detail::disk_of(f));
+      r.usage.disks.push_back(detail::disk_counters_of(f));
     }
   }
-  mapping::add_unsupported(r.unsupported, views);
+  detail::add_unsupported(r.unsupported, views);
   for (const char* k : {"interfaces[].inbound", "interfaces[].outbound.burst", "interfaces[].outbound.packets",
                         "disks[].total_bytes_sec", "disks[].total_iops_sec", "interfaces[].throttled_packets",
                         "interfaces[].throttled_time", "disks[].throttled_requests", "disks[].throttled_time"})
@@ -705,17 +703,17 @@ result<instance_reading> offload_sysfs_backend::read(const instance_info& instan
   return r;
 }
 
-result<apply_report> offload_sysfs_backend::apply(const instance_info& instance, const quota_spec&) {
+result<apply_report> sysfs_backend::apply(const instance_info& instance, const quota_spec&) {
   return fail(errc::unsupported, "offload " + p_->source + ": the Linux view is read-only (instance " +
-                                     instance.id.id.to_string() + ")");
+                                     instance.id.uuid.to_string() + ")");
 }
 
-result<std::vector<card_view>> offload_sysfs_backend::cards() {
+result<std::vector<card_view>> sysfs_backend::cards() {
   auto cards = scanner(p_->root).scan();
   if (!cards) return fail(std::move(cards.error()).in("offload " + p_->source));
   std::map<std::string, uuid> owner;
   for (const auto& b : p_->options.bindings)
-    for (const auto& f : b.functions) owner[f] = b.id;
+    for (const auto& f : b.functions) owner[f] = b.uuid;
   std::vector<card_view> out;
   for (auto& c : *cards) {
     for (auto& f : c.view.functions)
@@ -725,4 +723,4 @@ result<std::vector<card_view>> offload_sysfs_backend::cards() {
   return out;
 }
 
-}  // namespace bulkhead
+}  // namespace bulkhead::offload

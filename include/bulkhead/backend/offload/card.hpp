@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "bulkhead/api.hpp"
 #include "bulkhead/backend/offload/token_bucket.hpp"
 #include "bulkhead/error.hpp"
 #include "bulkhead/model/enums.hpp"
@@ -49,7 +50,7 @@ enum class io_kind : std::uint8_t { read, write };
 
 // The card's clock: monotonic time in nanoseconds. The emulated card reads
 // nothing else; tests and the benchmark drive a manual_clock.
-class card_clock {
+class BULKHEAD_API card_clock {
  public:
   virtual ~card_clock() = default;
   [[nodiscard]] virtual mono_time now() = 0;
@@ -140,7 +141,23 @@ struct capacity_shortfall {
 };
 // "card 0000:3b:00.0: guaranteed net_bandwidth.tx would be 3200000000 bytes_sec,
 // 75000000 bytes_sec over the capacity of 3125000000 bytes_sec; ..."
-[[nodiscard]] std::string describe(const std::string& card, const std::vector<capacity_shortfall>& s);
+[[nodiscard]] inline std::string describe(const std::string& card, const std::vector<capacity_shortfall>& s) {
+  std::string out = "card " + card + ":";
+  bool first = true;
+  for (const auto& x : s) {
+    out += first ? " " : "; ";
+    first = false;
+    if (x.resource == "functions") {
+      out += "would hold " + std::to_string(x.requested) + " functions, " + std::to_string(x.excess) +
+             " over its capacity of " + std::to_string(x.capacity);
+    } else {
+      out += "guaranteed " + x.resource + " would be " + std::to_string(x.requested) + " " + x.unit + ", " +
+             std::to_string(x.excess) + " " + x.unit + " over the capacity of " + std::to_string(x.capacity) +
+             " " + x.unit;
+    }
+  }
+  return out;
+}
 
 // Counters of one network direction. `throttled` counts packets the limiter
 // delayed or dropped; `drops` those it dropped (its queue was full);
@@ -233,7 +250,7 @@ struct card_view {
 };
 
 // Anything that can list cards: both offload backends.
-class card_source {
+class BULKHEAD_API card_source {
  public:
   virtual ~card_source() = default;
   [[nodiscard]] virtual result<std::vector<card_view>> cards() = 0;

@@ -5,7 +5,7 @@
 // numbers are errors (errc::parse_error, errc::out_of_range) whose message
 // names the JSON path ("cards[0].functions[2].qos.tx.bandwidth.rate_bytes_sec").
 // Cross-checks (unique addresses, known instances, admission against the
-// card's capacity) happen when a card is built: build_card() returns the
+// card's capacity) happen when a card is built: emulated_card::make() returns the
 // first problem.
 //
 // A description may carry a workload: request streams the card is driven
@@ -57,9 +57,7 @@ struct card_description {
 
 [[nodiscard]] result<std::vector<card_description>> parse_card_description(std::string_view json_text);
 
-// Builds the card. With a workload, the card starts (buckets full) at
-// now - duration and is driven until now; without, it starts at now.
-[[nodiscard]] result<emulated_card> build_card(const card_description& d, mono_time now);
+// emulated_card::make(description, now) builds the card (emulated_card.hpp).
 
 // Drives `card` with the streams from `from` for `w.duration`, in time order
 // (ties: the earlier stream first). errc::out_of_range when the workload
@@ -67,3 +65,5 @@ struct card_description {
 [[nodiscard]] result<void> run_workload(emulated_card& card, const workload& w, mono_time from);
 
 }  // namespace bulkhead::offload
+
+#include "bulkhead/backend/offload/detail/description_impl.hpp"

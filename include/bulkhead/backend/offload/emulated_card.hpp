@@ -42,15 +42,17 @@
 
 namespace bulkhead::offload {
 
+struct card_description;  // description.hpp
+
 // An instance behind the card: a bare-metal compute board, or a VM on a thin
 // hypervisor whose I/O is on the card (isolation vm_offload).
 struct instance_config {
-  uuid id;
+  bulkhead::uuid uuid;
   std::string name;
   isolation_level isolation = isolation_level::bare_metal;  // bare_metal or vm_offload
   std::optional<std::string> tenant;
   std::optional<qos_class> qos;
-  incarnation run{1};
+  bulkhead::incarnation incarnation{1};
   instance_state state = instance_state::running;
   // The compute board of a bare-metal instance: its own CPUs and memory.
   std::optional<std::uint32_t> board_cpus;
@@ -84,6 +86,11 @@ class emulated_card {
 
   // errc::invalid_argument for an empty PCI address or model.
   [[nodiscard]] static result<emulated_card> make(card_identity identity, card_capacity capacity, mono_time start);
+  // The card a description gives (bulkhead/backend/offload/description.hpp,
+  // which defines it): instances, functions, admission checked, and its
+  // workload run. With a workload, the card starts (buckets full) at
+  // now - duration and is driven until now; without, it starts at now.
+  [[nodiscard]] static result<emulated_card> make(const card_description& description, mono_time now);
 
   [[nodiscard]] const card_identity& identity() const noexcept { return identity_; }
   [[nodiscard]] const card_capacity& capacity() const noexcept { return capacity_; }
@@ -91,7 +98,7 @@ class emulated_card {
   // errc::already_exists for a UUID already on the card.
   [[nodiscard]] result<void> add_instance(instance_config instance);
   [[nodiscard]] const std::vector<instance_config>& instances() const noexcept { return instances_; }
-  [[nodiscard]] const instance_config* find_instance(const uuid& id) const noexcept;
+  [[nodiscard]] const instance_config* find_instance(const bulkhead::uuid& id) const noexcept;
 
   // Validates the function (address unique, QoS within the bucket limits,
   // guarantees not above limits, MAC form, instance known) and admits it.
@@ -219,3 +226,5 @@ class emulated_card {
 };
 
 }  // namespace bulkhead::offload
+
+#include "bulkhead/backend/offload/detail/emulated_card_impl.hpp"
